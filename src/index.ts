@@ -2,3 +2,8 @@
 export type { Transitions, ActionSpace } from "./data/transitions.js";
 export { episodeCount, actionDim } from "./data/transitions.js";
 export type { PolicyManifest } from "./policy/manifest.js";
+export { writeColumns, formatFromPath } from "./data/write-columns.js";
+export type { ColumnData, FileFormat } from "./data/write-columns.js";
+export { parseSchema, loadSchema, featureNamesOf } from "./data/schema.js";
+export type { DatasetSchema, DatasetSchemaInput } from "./data/schema.js";
+export { DataError } from "./data/errors.js";
