@@ -1,0 +1,525 @@
+import { existsSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { DuckDBConnection } from "@duckdb/node-api";
+import { openDuckDB, sqlIdent, sqlString } from "./duckdb.js";
+import { DataError } from "./errors.js";
+import { EPISODE_INDEX_COLUMN, storedLayout, type StoredLayout } from "./layout.js";
+import { issueMessage, RULES, type ValidationIssue } from "./rules.js";
+import { loadSchema, type DatasetSchema } from "./schema.js";
+import { createVersion, DATA_FILE, hashFile, QUARANTINE_FILE, REPORT_FILE, resolveStoreDir, type DatasetManifest, type ParentRef, type SourceFile } from "./store.js";
+import { formatFromPath } from "./write-columns.js";
+
+
+export interface IngestReport {
+  read: number;
+  accepted: number;
+  quarantined: number;
+  /** accepted + quarantined === read; checked before anything is written. */
+  reconciled: boolean;
+  episodes: { read: number; accepted: number; rejected: number };
+  /** Number of findings per rule code (complete, unlike `issues`). */
+  issueCounts: Record<string, number>;
+  /** Row findings, the first `maxIssues` in file/row order. */
+  issues: ValidationIssue[];
+  /** File- and dataset-level findings that did not reject rows. */
+  warnings: ValidationIssue[];
+  sources: SourceFile[];
+}
+
+export type ProgressEvent = { stage: "read" | "validate" | "write" | "done"; file?: string; rows?: number };
+
+export interface ValidateOptions {
+  /** Columns present in the files that are expected and not reported as extra. */
+  ignoreColumns?: string[];
+  maxIssues?: number;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+export interface IngestOptions extends ValidateOptions {
+  files: string[];
+  /** A parsed schema or the path of a schema file. */
+  schema: DatasetSchema | string;
+  dataset: string;
+  store?: string;
+  /** Reject the whole ingest when any row fails, instead of quarantining. */
+  strict?: boolean;
+  parents?: ParentRef[];
+}
+
+/** Internal column names of the staging table. */
+const S = {
+  file: "__file",
+  row: "__row",
+  episode: "s_episode",
+  step: "s_step",
+  ts: "s_ts",
+  obs: (j: number) => `s_o${j}`,
+  next: (j: number) => `s_n${j}`,
+  action: (k: number) => `s_a${k}`,
+  reward: "s_reward",
+  terminal: "s_terminal",
+  truncated: "s_truncated",
+  prob: "s_prob",
+  policy: "s_policy",
+  meta: (k: number) => `s_m${k}`,
+  typeErrors: "s_type_errors",
+};
+
+const NUMERIC_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL.*|BOOLEAN)$/;
+
+function readerFor(path: string): string {
+  const format = formatFromPath(path);
+  const literal = sqlString(path);
+  if (format === "parquet") return `read_parquet(${literal})`;
+  if (format === "csv") return `read_csv(${literal}, header = true, auto_detect = true)`;
+  if (format === "jsonl") return `read_json(${literal}, format = ${path.toLowerCase().endsWith(".json") ? "'auto'" : "'newline_delimited'"})`;
+  throw new DataError("unknown_format", `cannot tell the format of ${path} from its extension (use .csv, .jsonl, .json or .parquet)`, { file: path });
+}
+
+/** Turns a DuckDB read failure into a one-line coded error naming the file and, when known, the position. */
+function malformed(path: string, error: unknown): DataError {
+  const text = error instanceof Error ? error.message : String(error);
+  const line = /line[:\s]+(\d+)/i.exec(text);
+  const byte = /(?:byte|offset|position)[:\s]+(\d+)/i.exec(text);
+  const position = line ? `line ${line[1]}` : byte ? `byte ${byte[1]}` : /magic|footer|end of file/i.test(text) ? "end of file" : "unknown";
+  const firstLine = text.split("\n").find((l) => l.trim().length > 0) ?? text;
+  return new DataError("malformed_file", `${path} (${position}): ${firstLine.trim()}`, { file: path, position });
+}
+
+interface Projection {
+  /** SQL expression over the raw column, cast to the staging type. */
+  value: string;
+  /** SQL boolean: the raw value is present but not readable as the type (null when the type needs no check). */
+  typeError: string | null;
+  raw: string;
+  field: string;
+}
+
+function numberOf(raw: string, type: string, field: string): Projection {
+  if (NUMERIC_TYPES.test(type)) return { value: `CAST(${raw} AS DOUBLE)`, typeError: null, raw, field };
+  return { value: `TRY_CAST(${raw} AS DOUBLE)`, typeError: `(${raw} IS NOT NULL AND TRY_CAST(${raw} AS DOUBLE) IS NULL)`, raw, field };
+}
+
+function flagOf(raw: string, type: string, field: string): Projection {
+  if (NUMERIC_TYPES.test(type)) return { value: `CAST(${raw} AS BOOLEAN)`, typeError: null, raw, field };
+  return { value: `TRY_CAST(${raw} AS BOOLEAN)`, typeError: `(${raw} IS NOT NULL AND TRY_CAST(${raw} AS BOOLEAN) IS NULL)`, raw, field };
+}
+
+function castTo(raw: string, type: string, target: string, field: string): Projection {
+  if (type === target) return { value: raw, typeError: null, raw, field };
+  return { value: `TRY_CAST(${raw} AS ${target})`, typeError: `(${raw} IS NOT NULL AND TRY_CAST(${raw} AS ${target}) IS NULL)`, raw, field };
+}
+
+/** One observation spec's projections: scalar columns, or elements of a list column. */
+function observationProjections(spec: DatasetSchema["observations"], names: string[], types: Map<string, string>): Projection[] {
+  if (Array.isArray(spec)) return spec.map((column, j) => numberOf(sqlIdent(column), types.get(column)!, names[j] ?? column));
+  const raw = sqlIdent(spec.column);
+  const list = `TRY_CAST(${raw} AS DOUBLE[])`;
+  const shapeError = `(${raw} IS NOT NULL AND (${list} IS NULL OR len(${list}) <> ${spec.size}))`;
+  return Array.from({ length: spec.size }, (_, j) => ({
+    value: `${list}[${j + 1}]`,
+    typeError: j === 0 ? shapeError : null,
+    raw,
+    field: j === 0 ? spec.column : names[j]!,
+  }));
+}
+
+function specColumns(spec: DatasetSchema["observations"]): string[] {
+  return Array.isArray(spec) ? [...spec] : [spec.column];
+}
+
+function requiredColumns(schema: DatasetSchema): string[] {
+  const columns = [schema.episode, schema.step];
+  if (schema.timestamp) columns.push(schema.timestamp);
+  columns.push(...specColumns(schema.observations));
+  if (schema.nextObservations) columns.push(...specColumns(schema.nextObservations));
+  columns.push(...(schema.action.kind === "discrete" ? [schema.action.column] : schema.action.columns));
+  columns.push(schema.reward.column);
+  if (schema.terminal) columns.push(schema.terminal);
+  if (schema.truncated) columns.push(schema.truncated);
+  if (schema.behaviorProb) columns.push(schema.behaviorProb.column);
+  if (schema.policyVersion) columns.push(schema.policyVersion);
+  columns.push(...(schema.metadata ?? []));
+  return [...new Set(columns)];
+}
+
+interface StageResult {
+  sources: Array<{ path: string; bytes: number; rows: number }>;
+  warnings: ValidationIssue[];
+  tsType: string | null;
+  metaTypes: string[];
+}
+
+/** Reads every file into one typed staging table with file/row positions; throws on malformed files. */
+async function stage(connection: DuckDBConnection, files: string[], schema: DatasetSchema, layout: StoredLayout, options: ValidateOptions): Promise<StageResult> {
+  const dim = layout.featureNames.length;
+  const actionDim = layout.actionColumns.length;
+  const metadata = schema.metadata ?? [];
+  const required = requiredColumns(schema);
+  const ignored = new Set(options.ignoreColumns ?? []);
+  const warnings: ValidationIssue[] = [];
+  const sources: StageResult["sources"] = [];
+  let tsType: string | null = null;
+  let metaTypes: string[] = [];
+
+  for (let i = 0; i < files.length; i++) {
+    const path = files[i]!;
+    if (!existsSync(path)) throw new DataError("source_not_found", `${path}: no such file`, { file: path });
+    const bytes = statSync(path).size;
+    if (bytes === 0) throw new DataError("malformed_file", `${path} (byte 0): empty file`, { file: path, position: "byte 0" });
+    const reader = readerFor(path);
+    options.onProgress?.({ stage: "read", file: path });
+    let described: Array<[string, string]>;
+    try {
+      const result = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`);
+      described = result.getRows().map((r) => [String(r[0]), String(r[1])]);
+    } catch (error) {
+      throw malformed(path, error);
+    }
+    const types = new Map(described);
+    const missing = required.filter((c) => !types.has(c));
+    if (missing.length > 0) {
+      throw new DataError("missing_column", `${path}: missing column(s) ${missing.join(", ")} named by the schema`, { file: path, field: missing[0]! });
+    }
+    for (const [column] of described) {
+      if (!required.includes(column) && !ignored.has(column)) {
+        warnings.push({ code: "extra_column", file: path, row: null, field: column, value: null, expected: null, message: issueMessage("extra_column", column, null, null) });
+      }
+    }
+    if (i === 0) {
+      tsType = schema.timestamp ? (NUMERIC_TYPES.test(types.get(schema.timestamp)!) ? "DOUBLE" : /^TIMESTAMP/.test(types.get(schema.timestamp)!) ? types.get(schema.timestamp)! : "TIMESTAMP") : null;
+      metaTypes = metadata.map((m) => (/^(VARCHAR|JSON)$/.test(types.get(m)!) ? "VARCHAR" : types.get(m)!));
+      const ddl = [
+        `${S.file} INTEGER`,
+        `${S.row} BIGINT`,
+        `${S.episode} VARCHAR`,
+        `${S.step} DOUBLE`,
+        ...(tsType ? [`${S.ts} ${tsType}`] : []),
+        ...Array.from({ length: dim }, (_, j) => `${S.obs(j)} DOUBLE`),
+        ...(schema.nextObservations ? Array.from({ length: dim }, (_, j) => `${S.next(j)} DOUBLE`) : []),
+        ...Array.from({ length: actionDim }, (_, k) => `${S.action(k)} DOUBLE`),
+        `${S.reward} DOUBLE`,
+        ...(schema.terminal ? [`${S.terminal} BOOLEAN`] : []),
+        ...(schema.truncated ? [`${S.truncated} BOOLEAN`] : []),
+        ...(schema.behaviorProb ? [`${S.prob} DOUBLE`] : []),
+        ...(schema.policyVersion ? [`${S.policy} VARCHAR`] : []),
+        ...metaTypes.map((t, k) => `${S.meta(k)} ${t}`),
+        `${S.typeErrors} STRUCT(field VARCHAR, value VARCHAR)[]`,
+      ];
+      await connection.run(`CREATE TABLE staged (${ddl.join(", ")})`);
+    }
+    const projections: Array<[string, Projection]> = [];
+    const col = (name: string) => sqlIdent(name);
+    projections.push([S.episode, { value: `CAST(${col(schema.episode)} AS VARCHAR)`, typeError: null, raw: col(schema.episode), field: schema.episode }]);
+    projections.push([S.step, numberOf(col(schema.step), types.get(schema.step)!, schema.step)]);
+    if (schema.timestamp) {
+      const type = types.get(schema.timestamp)!;
+      projections.push([S.ts, tsType === "DOUBLE" ? numberOf(col(schema.timestamp), type, schema.timestamp) : castTo(col(schema.timestamp), type, tsType!, schema.timestamp)]);
+    }
+    observationProjections(schema.observations, layout.featureNames, types).forEach((p, j) => projections.push([S.obs(j), p]));
+    if (schema.nextObservations) observationProjections(schema.nextObservations, layout.nextNames, types).forEach((p, j) => projections.push([S.next(j), p]));
+    layout.actionColumns.forEach((c, k) => projections.push([S.action(k), numberOf(col(c), types.get(c)!, c)]));
+    projections.push([S.reward, numberOf(col(schema.reward.column), types.get(schema.reward.column)!, schema.reward.column)]);
+    if (schema.terminal) projections.push([S.terminal, flagOf(col(schema.terminal), types.get(schema.terminal)!, schema.terminal)]);
+    if (schema.truncated) projections.push([S.truncated, flagOf(col(schema.truncated), types.get(schema.truncated)!, schema.truncated)]);
+    if (schema.behaviorProb) projections.push([S.prob, numberOf(col(schema.behaviorProb.column), types.get(schema.behaviorProb.column)!, schema.behaviorProb.column)]);
+    if (schema.policyVersion) projections.push([S.policy, { value: `CAST(${col(schema.policyVersion)} AS VARCHAR)`, typeError: null, raw: col(schema.policyVersion), field: schema.policyVersion }]);
+    metadata.forEach((m, k) => projections.push([S.meta(k), castTo(col(m), /^(VARCHAR|JSON)$/.test(types.get(m)!) ? "VARCHAR" : types.get(m)!, metaTypes[k]!, m)]));
+    const checks = projections
+      .filter(([, p]) => p.typeError !== null)
+      .map(([, p]) => `CASE WHEN ${p.typeError} THEN {'field': ${sqlString(p.field)}, 'value': CAST(${p.raw} AS VARCHAR)} END`);
+    const typeErrors = checks.length > 0 ? `list_filter([${checks.join(", ")}], x -> x IS NOT NULL)` : `[]::STRUCT(field VARCHAR, value VARCHAR)[]`;
+    const sql =
+      `INSERT INTO staged (${S.file}, ${S.row}, ${projections.map(([name]) => name).join(", ")}, ${S.typeErrors}) ` +
+      `SELECT ${i}, __rn, ${projections.map(([, p]) => p.value).join(", ")}, ${typeErrors} ` +
+      `FROM (SELECT row_number() OVER () AS __rn, * FROM ${reader})`;
+    let rows: number;
+    try {
+      const result = await connection.run(sql);
+      rows = Number(result.rowsChanged);
+    } catch (error) {
+      throw malformed(path, error);
+    }
+    sources.push({ path, bytes, rows });
+    options.onProgress?.({ stage: "read", file: path, rows });
+  }
+  return { sources, warnings, tsType, metaTypes };
+}
+
+/** Builds the `issues` table: one row per (row, rule, field) finding, in rule order. */
+async function runRules(connection: DuckDBConnection, schema: DatasetSchema, layout: StoredLayout): Promise<void> {
+  const dim = layout.featureNames.length;
+  const parts: string[] = [];
+  const select = (code: string, field: string, value: string, expected: string | null, where: string, from = "staged") =>
+    parts.push(
+      `SELECT ${S.file} AS file, ${S.row} AS row, ${sqlString(code)} AS code, ${sqlString(field)} AS field, CAST(${value} AS VARCHAR) AS value, ${expected === null ? "NULL" : sqlString(expected)} AS expected FROM ${from} WHERE ${where}`,
+    );
+  parts.push(`SELECT ${S.file} AS file, ${S.row} AS row, 'wrong_type' AS code, e.field AS field, e.value AS value, NULL AS expected FROM (SELECT ${S.file}, ${S.row}, unnest(${S.typeErrors}) AS e FROM staged WHERE len(${S.typeErrors}) > 0)`);
+  select("missing_episode_id", schema.episode, S.episode, "a non-empty id", `${S.episode} IS NULL OR ${S.episode} = ''`);
+  const numeric: Array<[string, string]> = [
+    [S.step, schema.step],
+    ...layout.featureNames.map((f, j): [string, string] => [S.obs(j), f]),
+    ...(schema.nextObservations ? layout.nextNames.map((f, j): [string, string] => [S.next(j), f]) : []),
+    ...layout.actionColumns.map((c, k): [string, string] => [S.action(k), c]),
+    [S.reward, schema.reward.column],
+    ...(schema.behaviorProb ? [[S.prob, schema.behaviorProb.column] as [string, string]] : []),
+  ];
+  for (const [column, field] of numeric) select("missing_value", field, "NULL", "a value", `${column} IS NULL`);
+  for (const [column, field] of numeric) {
+    if (column === S.prob && schema.behaviorProb?.kind === "log_density") select("log_density_not_finite", field, column, "a finite log-density", `NOT isfinite(${column})`);
+    else select("non_finite", field, column, "a finite number", `NOT isfinite(${column})`);
+  }
+  select("invalid_step", schema.step, S.step, "an integer >= 0", `isfinite(${S.step}) AND (${S.step} < 0 OR ${S.step} <> floor(${S.step}) OR ${S.step} > 2147483647)`);
+  const r = schema.reward;
+  select("reward_out_of_range", r.column, S.reward, `[${r.min}, ${r.max}]`, `isfinite(${S.reward}) AND (${S.reward} < ${r.min} OR ${S.reward} > ${r.max})`);
+  if (schema.action.kind === "discrete") {
+    const n = schema.action.n;
+    select("action_out_of_space", schema.action.column, S.action(0), `an integer in [0, ${n - 1}]`, `isfinite(${S.action(0)}) AND (${S.action(0)} < 0 OR ${S.action(0)} >= ${n} OR ${S.action(0)} <> floor(${S.action(0)}))`);
+  } else {
+    const { low, high } = schema.action;
+    layout.actionColumns.forEach((c, k) =>
+      select("action_out_of_space", c, S.action(k), `[${low[k]}, ${high[k]}]`, `isfinite(${S.action(k)}) AND (${S.action(k)} < ${low[k]} OR ${S.action(k)} > ${high[k]})`),
+    );
+  }
+  if (schema.behaviorProb?.kind === "probability") {
+    select("propensity_out_of_range", schema.behaviorProb.column, S.prob, "(0, 1]", `isfinite(${S.prob}) AND (${S.prob} <= 0 OR ${S.prob} > 1)`);
+  }
+  const term = schema.terminal ? `coalesce(${S.terminal}, false)` : "false";
+  const trunc = schema.truncated ? `coalesce(${S.truncated}, false)` : "false";
+  const leads = schema.nextObservations ? layout.featureNames.map((_, j) => `lead(${S.obs(j)}) OVER byStep AS lead_${j}`).join(", ") + "," : "";
+  await connection.run(
+    `CREATE TEMP TABLE ordered AS SELECT ${S.file}, ${S.row}, ${S.episode}, ${S.step}, ${term} AS term, ${trunc} AS trunc, ` +
+      `row_number() OVER (PARTITION BY ${S.episode}, ${S.step} ORDER BY ${S.file}, ${S.row}) AS dup_rank, ` +
+      `lag(${S.step}) OVER (PARTITION BY ${S.episode} ORDER BY ${S.file}, ${S.row}) AS prev_step, ` +
+      `max(${S.step}) OVER (PARTITION BY ${S.episode}) AS last_step, ${leads} ` +
+      `lead(${S.step}) OVER byStep AS next_step ` +
+      (schema.nextObservations ? `, ${layout.featureNames.map((_, j) => S.next(j)).join(", ")} ` : "") +
+      `FROM staged WHERE ${S.episode} IS NOT NULL AND ${S.episode} <> '' AND isfinite(${S.step}) ` +
+      `WINDOW byStep AS (PARTITION BY ${S.episode} ORDER BY ${S.step}, ${S.file}, ${S.row})`,
+  );
+  select("duplicate_step", schema.step, S.step, "one row per (episode, step)", "dup_rank > 1", "ordered");
+  select("step_disorder", schema.step, S.step, "a step after the previous one", `prev_step IS NOT NULL AND ${S.step} < prev_step`, "ordered");
+  select("step_gap", schema.step, S.step, "previous step + 1", `prev_step IS NOT NULL AND ${S.step} > prev_step + 1`, "ordered");
+  select("terminal_not_last", schema.terminal ?? "terminal", S.step, "the last step of the episode", `term AND ${S.step} < last_step`, "ordered");
+  select("truncated_not_last", schema.truncated ?? "truncated", S.step, "the last step of the episode", `trunc AND ${S.step} < last_step`, "ordered");
+  if (schema.nextObservations) {
+    for (let j = 0; j < dim; j++) {
+      select(
+        "next_observation_mismatch",
+        layout.nextNames[j]!,
+        S.next(j),
+        `the next step's ${layout.featureNames[j]}`,
+        `next_step = ${S.step} + 1 AND abs(${S.next(j)} - lead_${j}) > 1e-5 * (1 + abs(lead_${j}))`,
+        "ordered",
+      );
+    }
+  }
+  const codes = `[${Object.keys(RULES).map(sqlString).join(", ")}]`;
+  await connection.run(
+    `CREATE TEMP TABLE issues AS SELECT *, list_position(${codes}, code) AS rule_rank FROM (${parts.map((p) => `(${p})`).join(" UNION ALL ")}) AS all_issues ` +
+      // a value that failed its type check also reads as null: keep only the wrong_type finding for that row
+      `WHERE NOT (code = 'missing_value' AND CAST(file AS BIGINT) * 4294967296 + row IN ` +
+      `(SELECT CAST(${S.file} AS BIGINT) * 4294967296 + ${S.row} FROM staged WHERE len(${S.typeErrors}) > 0))`,
+  );
+  // Rows with a finding, and every row of an episode that has one, go to quarantine.
+  await connection.run(
+    `CREATE TEMP TABLE quarantine AS ` +
+      `WITH first_issue AS (SELECT DISTINCT ON (file, row) file, row, code, field, value, expected FROM issues ORDER BY file, row, rule_rank), ` +
+      `bad_episodes AS (SELECT s.${S.episode} AS episode, first(i.file ORDER BY i.file, i.row) AS file, first(i.row ORDER BY i.file, i.row) AS row, first(i.code ORDER BY i.file, i.row) AS code FROM first_issue i JOIN staged s ON s.${S.file} = i.file AND s.${S.row} = i.row WHERE s.${S.episode} IS NOT NULL AND s.${S.episode} <> '' GROUP BY s.${S.episode}) ` +
+      `SELECT s.${S.file} AS file, s.${S.row} AS row, s.${S.episode} AS episode, s.${S.step} AS step, ` +
+      `coalesce(f.code, 'episode_rejected') AS code, f.field, f.value, ` +
+      `coalesce(f.expected, 'episode ' || b.episode || ' rejected because of ' || b.code || ' at row ' || b.row) AS expected ` +
+      `FROM staged s LEFT JOIN first_issue f ON f.file = s.${S.file} AND f.row = s.${S.row} ` +
+      `LEFT JOIN bad_episodes b ON b.episode = s.${S.episode} ` +
+      `WHERE f.code IS NOT NULL OR b.episode IS NOT NULL`,
+  );
+}
+
+interface Analysis {
+  connection: DuckDBConnection;
+  layout: StoredLayout;
+  report: IngestReport;
+  tsType: string | null;
+}
+
+function describeIssue(file: string | null, row: number | null, code: string, field: string | null, value: string | null, expected: string | null): ValidationIssue {
+  return { code, file, row, field, value, expected, message: issueMessage(code, field, value, expected) };
+}
+
+/** Stages and validates the files in an open DuckDB; leaves `staged`, `issues` and `quarantine` tables behind. */
+async function analyse(connection: DuckDBConnection, files: string[], schema: DatasetSchema, options: ValidateOptions): Promise<Analysis> {
+  if (files.length === 0) throw new DataError("no_input_files", "give at least one file to read");
+  const paths = files.map((f) => resolve(f));
+  const layout = storedLayout(schema);
+  const hashes = paths.map((p) => (existsSync(p) ? hashFile(p) : Promise.resolve("")));
+  hashes.forEach((h) => h.catch(() => undefined));
+  const staged = await stage(connection, paths, schema, layout, options);
+  const read = Number((await connection.runAndReadAll(`SELECT count(*) FROM staged`)).getRows()[0]![0]);
+  if (read === 0) throw new DataError("no_rows", `no data rows in ${paths.join(", ")}`, { file: paths[0]! });
+
+  // Dataset-level feature checks: all-missing is fatal, constant is a warning.
+  const dim = layout.featureNames.length;
+  const featureAggregates = layout.featureNames.map((_, j) => `count(${S.obs(j)}), min(${S.obs(j)}), max(${S.obs(j)})`).join(", ");
+  const aggregateRow = (await connection.runAndReadAll(`SELECT ${featureAggregates} FROM staged`)).getRows()[0]!;
+  const warnings = [...staged.warnings];
+  for (let j = 0; j < dim; j++) {
+    const count = Number(aggregateRow[3 * j]);
+    const name = layout.featureNames[j]!;
+    if (count === 0) throw new DataError("all_missing_feature", `feature ${name} has no values in any row`, { field: name });
+    if (read > 1 && aggregateRow[3 * j + 1] === aggregateRow[3 * j + 2]) {
+      warnings.push(describeIssue(null, null, "constant_feature", name, String(aggregateRow[3 * j + 1]), "more than one distinct value"));
+    }
+  }
+
+  options.onProgress?.({ stage: "validate", rows: read });
+  await runRules(connection, schema, layout);
+  await connection.run(
+    `CREATE TEMP TABLE accepted AS SELECT s.* FROM staged s ANTI JOIN quarantine q ON s.${S.file} = q.file AND s.${S.row} = q.row`,
+  );
+  const counts = (
+    await connection.runAndReadAll(
+      `SELECT (SELECT count(*) FROM quarantine), (SELECT count(*) FROM accepted), ` +
+        `(SELECT count(DISTINCT ${S.episode}) FROM staged WHERE ${S.episode} <> ''), (SELECT count(DISTINCT ${S.episode}) FROM accepted)`,
+    )
+  ).getRows()[0]!.map(Number);
+  const [quarantined, accepted, episodesRead, episodesAccepted] = counts as [number, number, number, number];
+  const issueCounts: Record<string, number> = {};
+  for (const [code, n] of (await connection.runAndReadAll(`SELECT code, count(*) FROM issues GROUP BY code ORDER BY code`)).getRows()) issueCounts[String(code)] = Number(n);
+  const rejectedRows = Number((await connection.runAndReadAll(`SELECT count(*) FROM quarantine WHERE code = 'episode_rejected'`)).getRows()[0]![0]);
+  if (rejectedRows > 0) issueCounts.episode_rejected = rejectedRows;
+
+  const maxIssues = options.maxIssues ?? 1000;
+  const issueRows = (await connection.runAndReadAll(`SELECT file, row, code, field, value, expected FROM issues ORDER BY file, row, rule_rank LIMIT ${maxIssues}`)).getRows();
+  const issues = issueRows.map((r) =>
+    describeIssue(paths[Number(r[0])]!, Number(r[1]), String(r[2]), r[3] === null ? null : String(r[3]), r[4] === null ? null : String(r[4]), r[5] === null ? null : String(r[5])),
+  );
+  const emptied = (
+    await connection.runAndReadAll(
+      `SELECT DISTINCT ${S.episode} FROM quarantine q JOIN staged s ON s.${S.file} = q.file AND s.${S.row} = q.row WHERE ${S.episode} <> '' ` +
+        `AND ${S.episode} NOT IN (SELECT ${S.episode} FROM accepted) ORDER BY 1 LIMIT ${maxIssues}`,
+    )
+  ).getRows();
+  for (const [episode] of emptied) warnings.push(describeIssue(null, null, "empty_episode", schema.episode, String(episode), "at least one accepted transition"));
+
+  const hashed = await Promise.all(hashes);
+  const report: IngestReport = {
+    read,
+    accepted,
+    quarantined,
+    reconciled: accepted + quarantined === read,
+    episodes: { read: episodesRead, accepted: episodesAccepted, rejected: episodesRead - episodesAccepted },
+    issueCounts,
+    issues,
+    warnings,
+    sources: staged.sources.map((s, i) => ({ ...s, sha256: hashed[i]! })),
+  };
+  if (!report.reconciled) {
+    throw new DataError("internal_reconciliation", `accepted ${accepted} + quarantined ${quarantined} != read ${read}`);
+  }
+  return { connection, layout, report, tsType: staged.tsType };
+}
+
+/** Reads and validates files against a schema without writing anything. */
+export async function validateFiles(files: string[], schema: DatasetSchema | string, options: ValidateOptions = {}): Promise<IngestReport> {
+  const parsed = typeof schema === "string" ? loadSchema(schema) : schema;
+  const db = await openDuckDB();
+  try {
+    return (await analyse(db.connection, files, parsed, options)).report;
+  } finally {
+    db.close();
+  }
+}
+
+/** Writes the accepted rows, episode by episode in order of first appearance, with derived fields filled. */
+async function writeAccepted(analysis: Analysis, schema: DatasetSchema, path: string): Promise<void> {
+  const { connection, layout } = analysis;
+  const stored = layout.schema;
+  const q = sqlIdent;
+  const leads = layout.featureNames.map((_, j) => `lead(${S.obs(j)}) OVER w AS lead_${j}`).join(", ");
+  const term = schema.terminal ? `coalesce(${S.terminal}, false)` : "false";
+  const trunc = schema.truncated ? `coalesce(${S.truncated}, false)` : "false";
+  const endFlag = (flag: "terminal" | "truncated", own: string) =>
+    schema.episodeEnd === flag ? `(${own} OR (is_last AND NOT ${term} AND NOT ${trunc}))` : own;
+  const columns = [
+    `ep_index AS ${q(EPISODE_INDEX_COLUMN)}`,
+    `${S.episode} AS ${q(stored.episode)}`,
+    `CAST(${S.step} AS INTEGER) AS ${q(stored.step)}`,
+    ...(stored.timestamp ? [`${S.ts} AS ${q(stored.timestamp)}`] : []),
+    ...layout.featureNames.map((f, j) => `CAST(${S.obs(j)} AS FLOAT) AS ${q(f)}`),
+    ...layout.nextNames.map((f, j) => `CAST(${schema.nextObservations ? S.next(j) : `coalesce(lead_${j}, 0)`} AS FLOAT) AS ${q(f)}`),
+    ...(stored.action.kind === "discrete"
+      ? [`CAST(${S.action(0)} AS INTEGER) AS ${q(stored.action.column)}`]
+      : layout.actionColumns.map((c, k) => `CAST(${S.action(k)} AS FLOAT) AS ${q(c)}`)),
+    `CAST(${S.reward} AS FLOAT) AS ${q(stored.reward.column)}`,
+    `CAST(${endFlag("terminal", term)} AS UTINYINT) AS ${q(stored.terminal!)}`,
+    `CAST(${endFlag("truncated", trunc)} AS UTINYINT) AS ${q(stored.truncated!)}`,
+    ...(stored.behaviorProb ? [`${S.prob} AS ${q(stored.behaviorProb.column)}`] : []),
+    ...(stored.policyVersion ? [`${S.policy} AS ${q(stored.policyVersion)}`] : []),
+    ...(stored.metadata ?? []).map((m, k) => `${S.meta(k)} AS ${q(m)}`),
+  ];
+  await connection.run(
+    `COPY (WITH firsts AS (SELECT ${S.episode}, min(CAST(${S.file} AS BIGINT) * 4294967296 + ${S.row}) AS first_pos FROM accepted GROUP BY ${S.episode}), ` +
+      `idx AS (SELECT ${S.episode}, CAST(row_number() OVER (ORDER BY first_pos) - 1 AS INTEGER) AS ep_index FROM firsts), ` +
+      `d AS (SELECT a.*, idx.ep_index, ${leads}, (lead(a.${S.step}) OVER w) IS NULL AS is_last FROM accepted a JOIN idx ON a.${S.episode} = idx.${S.episode} ` +
+      `WINDOW w AS (PARTITION BY a.${S.episode} ORDER BY a.${S.step})) ` +
+      `SELECT ${columns.join(", ")} FROM d ORDER BY ep_index, ${S.step}) TO ${sqlString(path)} (FORMAT parquet)`,
+  );
+}
+
+async function writeQuarantine(analysis: Analysis, files: string[], path: string): Promise<void> {
+  const { connection } = analysis;
+  const fileTable = files.map((f, i) => `(${i}, ${sqlString(resolve(f))})`).join(", ");
+  const rules = Object.entries(RULES).map(([code, text]) => `(${sqlString(code)}, ${sqlString(text)})`).join(", ");
+  await connection.run(
+    `COPY (SELECT f.path AS file, q.row, q.episode, q.step, q.code, q.field, q.value, q.expected, ` +
+      `r.text || coalesce(': ' || q.field, '') || coalesce(' = ' || q.value, '') || coalesce(' (expected ' || q.expected || ')', '') AS message ` +
+      `FROM quarantine q JOIN (VALUES ${fileTable}) f(idx, path) ON f.idx = q.file JOIN (VALUES ${rules}) r(code, text) ON r.code = q.code ` +
+      `ORDER BY q.file, q.row) TO ${sqlString(path)} (FORMAT json)`,
+  );
+}
+
+/**
+ * Reads CSV/JSONL/Parquet files, validates every row against the schema, and stores the accepted rows as a new
+ * immutable version NAME@N (rejected rows go to its quarantine file). Malformed files, missing columns or an
+ * all-missing feature fail the whole ingest with a coded error and nothing written; so does any rejected row
+ * under `strict`.
+ */
+export async function ingest(options: IngestOptions): Promise<{ manifest: DatasetManifest; report: IngestReport }> {
+  const schema = typeof options.schema === "string" ? loadSchema(options.schema) : options.schema;
+  const store = resolveStoreDir(options.store);
+  const db = await openDuckDB();
+  try {
+    const analysis = await analyse(db.connection, options.files, schema, options);
+    const { report } = analysis;
+    if (report.accepted === 0) {
+      const top = report.issues[0];
+      throw new DataError("no_valid_rows", `all ${report.read} rows were rejected${top ? `; first: ${top.code} at ${top.file}:${top.row} (${top.message})` : ""}`, top ? { file: top.file ?? undefined, row: top.row ?? undefined, field: top.field ?? undefined } : {});
+    }
+    if (options.strict && report.quarantined > 0) {
+      const top = report.issues[0];
+      throw new DataError(
+        "strict_rejected",
+        `${report.quarantined} of ${report.read} rows failed validation${top ? `; first: ${top.code} at ${top.file}:${top.row} (${top.message})` : ""}`,
+        top ? { file: top.file ?? undefined, row: top.row ?? undefined, field: top.field ?? undefined, issueCounts: report.issueCounts } : { issueCounts: report.issueCounts },
+      );
+    }
+    options.onProgress?.({ stage: "write", rows: report.accepted });
+    const manifest = await createVersion(store, options.dataset, async (temp) => {
+      await writeAccepted(analysis, schema, join(temp, DATA_FILE));
+      await writeQuarantine(analysis, options.files, join(temp, QUARANTINE_FILE));
+      writeFileSync(join(temp, REPORT_FILE), JSON.stringify(report, null, 2) + "\n");
+      return {
+        counts: { read: report.read, accepted: report.accepted, quarantined: report.quarantined, episodes: report.episodes.accepted },
+        schema: analysis.layout.schema,
+        featureNames: analysis.layout.featureNames,
+        sources: report.sources,
+        parents: options.parents ?? [],
+        transform: { kind: "ingest", params: { files: report.sources.map((s) => s.path), strict: options.strict ?? false } },
+      };
+    });
+    options.onProgress?.({ stage: "done", rows: report.accepted });
+    return { manifest, report };
+  } finally {
+    db.close();
+  }
+}
