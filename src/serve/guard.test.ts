@@ -1,0 +1,76 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { guardSchema } from "./config.js";
+import { CanaryGuard } from "./guard.js";
+import { Random } from "./random.js";
+
+const config = guardSchema.parse({ alpha: 0.05, minSamples: 100 });
+
+/** Feeds both arms draw by draw, checking after every pair (continuous monitoring); returns the breach or null. */
+function run(
+  seed: number,
+  steps: number,
+  draw: (random: Random, arm: "control" | "canary") => { latency: number; failed: boolean; intervened: boolean; reward: number },
+) {
+  const random = new Random(seed);
+  const guard = new CanaryGuard(config);
+  for (let i = 0; i < steps; i++) {
+    for (const arm of ["control", "canary"] as const) {
+      const obs = draw(random, arm);
+      guard.observeDecision(arm, obs.latency, obs.failed, obs.intervened);
+      guard.observeReward(arm, obs.reward);
+    }
+    const breach = guard.check();
+    if (breach) return { breach, step: i };
+  }
+  return null;
+}
+
+const healthy = (random: Random) => ({
+  latency: 0.2 + 0.1 * random.next() + (random.next() < 0.03 ? 2 : 0),
+  failed: random.next() < 0.02,
+  intervened: random.next() < 0.05,
+  reward: random.normal(),
+});
+
+test("equal arms rarely raise a false alarm under continuous monitoring", () => {
+  const runs = 200;
+  let alarms = 0;
+  for (let seed = 1; seed <= runs; seed++) if (run(seed, 1500, healthy)) alarms += 1;
+  // alpha = 0.05 bounds the false-alarm rate over the whole run; allow binomial slack (mean 10, sd ~3.1).
+  assert.ok(alarms <= 18, `false alarms: ${alarms} of ${runs}`);
+});
+
+test("a slow canary is caught on latency", () => {
+  const result = run(5, 3000, (random, arm) => ({ ...healthy(random), latency: arm === "canary" ? 1 + random.next() : healthy(random).latency }));
+  assert.ok(result);
+  assert.equal(result.breach.metric, "latency");
+  assert.ok(result.breach.canaryMean > result.breach.controlMean);
+});
+
+test("a failing canary is caught on errors, a low-reward canary on reward", () => {
+  const failing = run(6, 3000, (random, arm) => ({ ...healthy(random), failed: random.next() < (arm === "canary" ? 0.3 : 0.02) }));
+  assert.equal(failing?.breach.metric, "errors");
+  const poor = run(7, 3000, (random, arm) => ({ ...healthy(random), reward: random.normal() - (arm === "canary" ? 0.5 : 0) }));
+  assert.equal(poor?.breach.metric, "reward");
+  const unsafe = run(8, 3000, (random, arm) => ({ ...healthy(random), intervened: random.next() < (arm === "canary" ? 0.3 : 0.05) }));
+  assert.equal(unsafe?.breach.metric, "interventions");
+});
+
+test("a better canary never trips the one-sided test", () => {
+  const better = run(9, 3000, (random, arm) => ({ ...healthy(random), reward: random.normal() + (arm === "canary" ? 1 : 0), failed: arm === "control" && random.next() < 0.2 }));
+  assert.equal(better, null);
+});
+
+test("nothing fires before the minimum sample size", () => {
+  const guard = new CanaryGuard(config);
+  for (let i = 0; i < 99; i++) {
+    guard.observeDecision("control", 1, false, false);
+    guard.observeDecision("canary", 1, true, true);
+  }
+  assert.equal(guard.check(), null);
+  guard.observeDecision("control", 1, false, false);
+  guard.observeDecision("canary", 1, true, true);
+  assert.ok(guard.check());
+  assert.equal(guard.state, "breached");
+});

@@ -1,0 +1,119 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * The service's Prometheus metrics on a registry of its own (several services may share a process in tests).
+ * Label children are cached per combination so the per-decision cost is a map lookup and an add.
+ */
+export class ServeMetrics {
+  readonly registry = new Registry();
+  readonly latency: Histogram<"deployment" | "policy" | "route">;
+  readonly decisions: Counter<"deployment" | "route" | "action">;
+  readonly fallbacks: Counter<"deployment" | "reason">;
+  readonly interventions: Counter<"deployment" | "rule">;
+  readonly feedback: Counter<"deployment" | "kind">;
+  readonly guardState: Gauge<"deployment">;
+  readonly rollbacks: Counter<"deployment" | "metric">;
+  readonly shadowAgreement: Gauge<"deployment" | "shadow">;
+  readonly shadowValue: Gauge<"deployment" | "shadow">;
+  readonly reloads: Counter<"outcome">;
+  readonly alerts: Counter<"kind">;
+  readonly killSwitch: Gauge;
+  private readonly latencyChildren = new Map<string, { observe(value: number): void }>();
+  private readonly decisionChildren = new Map<string, { inc(): void }>();
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    this.latency = new Histogram({
+      name: "hindcast_serve_decision_latency_seconds",
+      help: "Time to compute a decision (state parsing, policy, exploration, safety, shadows), by policy and route",
+      labelNames: ["deployment", "policy", "route"],
+      buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
+      registers,
+    });
+    this.decisions = new Counter({
+      name: "hindcast_serve_decisions_total",
+      help: "Decisions served, by route and action (continuous actions are labelled 'continuous')",
+      labelNames: ["deployment", "route", "action"],
+      registers,
+    });
+    this.fallbacks = new Counter({
+      name: "hindcast_serve_fallbacks_total",
+      help: "Decisions served by the fallback, by reason",
+      labelNames: ["deployment", "reason"],
+      registers,
+    });
+    this.interventions = new Counter({
+      name: "hindcast_serve_safety_interventions_total",
+      help: "Actions replaced by the fallback because a safety rule was broken, by rule",
+      labelNames: ["deployment", "rule"],
+      registers,
+    });
+    this.feedback = new Counter({
+      name: "hindcast_serve_feedback_total",
+      help: "Feedback received, by kind (on_time, late, duplicate)",
+      labelNames: ["deployment", "kind"],
+      registers,
+    });
+    this.guardState = new Gauge({
+      name: "hindcast_serve_canary_guard_state",
+      help: "Canary guard state: 0 no canary, 1 collecting, 2 monitoring, 3 breached",
+      labelNames: ["deployment"],
+      registers,
+    });
+    this.rollbacks = new Counter({
+      name: "hindcast_serve_rollbacks_total",
+      help: "Automatic canary rollbacks, by the metric that breached",
+      labelNames: ["deployment", "metric"],
+      registers,
+    });
+    this.shadowAgreement = new Gauge({
+      name: "hindcast_serve_shadow_agreement_ratio",
+      help: "Share of decisions where the shadow policy chose the served action",
+      labelNames: ["deployment", "shadow"],
+      registers,
+    });
+    this.shadowValue = new Gauge({
+      name: "hindcast_serve_shadow_value_estimate",
+      help: "Inverse-propensity estimate of the shadow policy's mean reward from production feedback",
+      labelNames: ["deployment", "shadow"],
+      registers,
+    });
+    this.reloads = new Counter({
+      name: "hindcast_serve_reloads_total",
+      help: "Deployment reloads, by outcome (applied, refused)",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.alerts = new Counter({ name: "hindcast_serve_alerts_total", help: "Alert events raised, by kind", labelNames: ["kind"], registers });
+    this.killSwitch = new Gauge({ name: "hindcast_serve_kill_switch", help: "1 while the kill switch is on", registers });
+  }
+
+  observeDecision(
+    deployment: string,
+    policy: string,
+    route: string,
+    action: number | number[],
+    latencySeconds: number,
+    fallbackReason: string | undefined,
+    safety: string[],
+  ): void {
+    const latencyKey = `${deployment}\u0000${policy}\u0000${route}`;
+    let latency = this.latencyChildren.get(latencyKey);
+    if (!latency) {
+      latency = this.latency.labels(deployment, policy, route);
+      this.latencyChildren.set(latencyKey, latency);
+    }
+    latency.observe(latencySeconds);
+    const actionLabel = typeof action === "number" ? String(action) : "continuous";
+    const decisionKey = `${deployment}\u0000${route}\u0000${actionLabel}`;
+    let counter = this.decisionChildren.get(decisionKey);
+    if (!counter) {
+      counter = this.decisions.labels(deployment, route, actionLabel);
+      this.decisionChildren.set(decisionKey, counter);
+    }
+    counter.inc();
+    if (fallbackReason) this.fallbacks.labels(deployment, fallbackReason.split(":")[0] + (fallbackReason.startsWith("ood:") ? ":" + fallbackReason.split(":")[1] : "")).inc();
+    for (const rule of safety) this.interventions.labels(deployment, rule).inc();
+  }
+}
