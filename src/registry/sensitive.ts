@@ -50,37 +50,46 @@ export function assertNoSensitiveFeatures(
 }
 
 /**
- * Returns a deep copy of `value` without the sensitive features: object keys named after one are dropped, and
- * a `featureNames` array drops them together with the same positions of its sibling per-feature arrays
- * (e.g. `{featureNames, mean, std}`), so the remaining columns still line up.
+ * Returns a deep copy of `value` without the sensitive features. Object keys named after one are dropped. Below an
+ * object carrying `featureNames`, every array with one entry per feature (e.g. `scaler.mean`, `support.min`) loses
+ * the same positions, and a flattened features x features matrix (e.g. a whitening matrix) loses those rows and
+ * columns, so what remains still lines up with the remaining names.
  */
 export function stripSensitive<T>(value: T, sensitive: Iterable<string>, options: SensitiveOptions = {}): T {
   const deny = blocked(sensitive, options);
   if (deny.size === 0) return structuredClone(value);
-  return strip(value, deny) as T;
+  return strip(value, deny, null) as T;
 }
 
-function strip(value: unknown, deny: Set<string>): unknown {
-  if (Array.isArray(value)) return value.map((item) => strip(item, deny));
-  if (ArrayBuffer.isView(value)) return value;
-  if (value === null || typeof value !== "object") return value;
+interface Columns {
+  count: number;
+  keep: number[];
+}
+
+function strip(value: unknown, deny: Set<string>, columns: Columns | null): unknown {
+  if (Array.isArray(value)) {
+    if (columns && columns.keep.length < columns.count) {
+      if (value.length === columns.count) return columns.keep.map((i) => strip(value[i], deny, columns));
+      if (columns.count > 1 && value.length === columns.count * columns.count && value.every((x) => typeof x === "number")) {
+        return columns.keep.flatMap((row) => columns.keep.map((col) => value[row * columns.count + col]));
+      }
+    }
+    return value.map((item) => strip(item, deny, columns));
+  }
+  if (value === null || typeof value !== "object" || ArrayBuffer.isView(value)) return value;
   const source = value as Record<string, unknown>;
   const names = source["featureNames"];
-  let keep: number[] | null = null;
+  let inner = columns;
   if (Array.isArray(names) && names.every((n) => typeof n === "string")) {
-    keep = [];
+    const keep: number[] = [];
     names.forEach((name: string, index) => {
-      if (!deny.has(name)) keep!.push(index);
+      if (!deny.has(name)) keep.push(index);
     });
+    inner = { count: names.length, keep };
   }
   const out: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(source)) {
-    if (deny.has(key)) continue;
-    if (keep && Array.isArray(child) && child.length === (names as unknown[]).length) {
-      out[key] = keep.map((index) => strip(child[index], deny));
-    } else {
-      out[key] = strip(child, deny);
-    }
+    if (!deny.has(key)) out[key] = strip(child, deny, inner);
   }
   return out;
 }
