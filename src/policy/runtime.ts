@@ -59,6 +59,17 @@ const TANH_EDGE = 1 - 1e-6;
 
 export async function loadPolicy(dir: string, options: LoadPolicyOptions = {}): Promise<Policy> {
   const { manifest, onnxModel } = await readPolicyArtifact(dir, { verifyIntegrity: options.verifyIntegrity });
+  return openPolicy(manifest, onnxModel, options, dir);
+}
+
+/** The same runtime over an in-memory artifact (training uses it to evaluate the current policy). */
+export async function openPolicy(
+  manifest: PolicyManifest,
+  onnxModel: Uint8Array,
+  options: LoadPolicyOptions = {},
+  source = "policy",
+): Promise<Policy> {
+  const dir = source;
   const exploration = resolveExploration(manifest, options.exploration);
   let session: ort.InferenceSession;
   try {
