@@ -34,16 +34,28 @@ interface RawNumericVector {
 }
 
 /**
- * Copies a numeric vector of a data chunk into `out` at `offset`; returns the number of nulls (written as NaN).
- * Fast path: the vector's backing typed array and validity mask (internal fields of @duckdb/node-api, read
- * directly because per-item getItem() is ~30x slower); falls back to getItem() when their shape differs.
+ * Copies `count` values of a numeric data-chunk vector into `out[offset + i * stride]`; returns the number of
+ * nulls (written as NaN, or 0 in integer arrays). Fast path: the vector's backing typed array and validity mask
+ * (internal fields of @duckdb/node-api, read directly because per-item getItem() is ~30x slower); falls back to
+ * getItem() when their shape differs.
  */
-export function copyNumericVector(vector: DuckDBVector, out: Float32Array | Float64Array | Int32Array | Uint8Array, offset: number, count: number): number {
+export function copyNumericVector(
+  vector: DuckDBVector,
+  out: Float32Array | Float64Array | Int32Array | Uint8Array,
+  offset: number,
+  count: number,
+  stride = 1,
+): number {
   const raw = vector as unknown as RawNumericVector;
   const items = raw.items;
   const validity = raw.validity;
-  if (ArrayBuffer.isView(items) && !(items instanceof BigInt64Array) && validity && "data" in validity) {
-    out.set(items.subarray(0, count), offset);
+  const missing = out instanceof Int32Array || out instanceof Uint8Array ? 0 : NaN;
+  if (ArrayBuffer.isView(items) && !(items instanceof BigInt64Array) && !(items instanceof BigUint64Array) && validity && "data" in validity) {
+    if (stride === 1) {
+      out.set(items.subarray(0, count), offset);
+    } else {
+      for (let i = 0, o = offset; i < count; i++, o += stride) out[o] = items[i]!;
+    }
     if (!validity.data) return 0;
     const words = validity.data;
     const base = validity.offset;
@@ -56,7 +68,7 @@ export function copyNumericVector(vector: DuckDBVector, out: Float32Array | Floa
         continue;
       }
       if (((word >> BigInt(bit & 63)) & 1n) === 0n) {
-        out[offset + i] = out instanceof Int32Array || out instanceof Uint8Array ? 0 : NaN;
+        out[offset + i * stride] = missing;
         nulls++;
       }
     }
@@ -66,10 +78,10 @@ export function copyNumericVector(vector: DuckDBVector, out: Float32Array | Floa
   for (let i = 0; i < count; i++) {
     const value = vector.getItem(i);
     if (value === null) {
-      out[offset + i] = out instanceof Int32Array || out instanceof Uint8Array ? 0 : NaN;
+      out[offset + i * stride] = missing;
       nulls++;
     } else {
-      out[offset + i] = typeof value === "boolean" ? (value ? 1 : 0) : Number(value);
+      out[offset + i * stride] = typeof value === "boolean" ? (value ? 1 : 0) : Number(value);
     }
   }
   return nulls;
