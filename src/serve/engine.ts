@@ -495,14 +495,14 @@ export class DecisionEngine extends EventEmitter {
       const probs = discreteDistribution(output.scores, exploration);
       const action = sampleDiscrete(probs, this.random);
       const allowed = new Uint8Array(n);
-      if (!d.safety.restrictDiscrete(state, allowed) || allowed[action] === 1) {
-        return { action, probability: probs[action] };
-      }
-      // The fallback is served whenever the sample is disallowed, or when the sample is the fallback's own action.
+      if (!d.safety.restrictDiscrete(state, allowed)) return { action, probability: probs[action] };
+      // The fallback's action is served whenever it is sampled or a disallowed action is sampled, so its
+      // propensity collects the disallowed mass; any other allowed action keeps its own probability.
       const fallbackAction = (await this.fallbackAction(d, state)).action as number;
-      let probability = probs[fallbackAction];
-      for (let a = 0; a < n; a++) if (allowed[a] === 0 && a !== fallbackAction) probability += probs[a];
-      return { action: fallbackAction, probability, intervention: "allowed_actions" };
+      let fallbackProbability = probs[fallbackAction];
+      for (let a = 0; a < n; a++) if (allowed[a] === 0 && a !== fallbackAction) fallbackProbability += probs[a];
+      if (allowed[action] === 1) return { action, probability: action === fallbackAction ? fallbackProbability : probs[action] };
+      return { action: fallbackAction, probability: fallbackProbability, intervention: "allowed_actions" };
     }
     if (d.space.kind !== "continuous" || output.mean.length !== d.space.low.length) {
       throw new Error("policy output does not match the continuous action space");

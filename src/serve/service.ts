@@ -128,6 +128,8 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
 
+  // JSON only: a text body is 415, not a schema error.
+  app.removeContentTypeParser("text/plain");
   app.setErrorHandler((error: Error & { code?: string; statusCode?: number; validation?: unknown[]; validationContext?: string }, _request, reply) => {
     if (error instanceof ServeError) return sendError(reply, error);
     if (error.validation) {
@@ -287,7 +289,6 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
   };
 
   const timers: NodeJS.Timeout[] = [];
-  let pluginsRegistered = false;
 
   const service = Object.assign(events, {
     app,
@@ -297,12 +298,6 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
     reload,
     checkGuards,
     async start(): Promise<{ url: string; port: number }> {
-      if (!pluginsRegistered) {
-        pluginsRegistered = true;
-        for (const { plugin, options: pluginOptions } of options.plugins ?? []) {
-          await app.register(plugin as FastifyPluginAsync<any>, { ...pluginOptions, service });
-        }
-      }
       await reload(true);
       timers.push(setInterval(() => void reload().catch(() => undefined), options.pollIntervalMs ?? 500));
       timers.push(setInterval(() => void checkGuards().catch(() => undefined), options.guardIntervalMs ?? 100));
@@ -320,6 +315,9 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
       await log.close();
     },
   }) as DecisionService;
+  for (const { plugin, options: pluginOptions } of options.plugins ?? []) {
+    void app.register(plugin as FastifyPluginAsync<any>, { ...pluginOptions, service });
+  }
   return service;
 }
 
