@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import type { FastifyInstance } from "fastify";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -454,7 +455,7 @@ test("health, readiness and metrics endpoints", async () => {
     loader: loaderFor(policies()),
     logDir: dir,
     durableLog: false,
-    plugins: [{ plugin: async (app, opts: { greeting?: string }) => { app.get("/", async () => ({ hello: opts.greeting })); }, options: { prefix: "/ui", greeting: "hi" } }],
+    plugins: [{ plugin: async (app: FastifyInstance, opts: { greeting?: string }) => { app.get("/", async () => ({ hello: opts.greeting })); }, options: { prefix: "/ui", greeting: "hi" } }],
   });
   try {
     assert.equal((await service.app.inject({ method: "GET", url: "/healthz" })).statusCode, 200);
@@ -464,7 +465,7 @@ test("health, readiness and metrics endpoints", async () => {
     const { url } = await service.start();
     const ready = await fetch(`${url}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual((await ready.json()).deployments, ["default"]);
+    assert.deepEqual(((await ready.json()) as { deployments: string[] }).deployments, ["default"]);
     assert.deepEqual(await (await fetch(`${url}/ui`)).json(), { hello: "hi" });
     const decided = await fetch(`${url}/v1/decide`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ routingKey: "k", state: [1, 0] }) });
     assert.equal(decided.status, 200);
