@@ -7,3 +7,5 @@ export type { ColumnData, FileFormat } from "./data/write-columns.js";
 export { parseSchema, loadSchema, featureNamesOf } from "./data/schema.js";
 export type { DatasetSchema, DatasetSchemaInput } from "./data/schema.js";
 export { DataError } from "./data/errors.js";
+// Numerical engine (graph, autodiff, layers, optimizers, ONNX Runtime steps, export, checkpoints): `nn.Graph`, `nn.op.add`, ...
+export * as nn from "./nn/index.js";

@@ -1,0 +1,231 @@
+import { createRequire } from "node:module";
+import type { onnx as OnnxNs } from "onnx-proto";
+import { NnError } from "./errors.js";
+import type { DType, Shape, Tensor } from "./graph.js";
+
+// onnx-proto ships protobufjs code generated from the official onnx.proto (CommonJS).
+const require = createRequire(import.meta.url);
+const { onnx } = require("onnx-proto") as { onnx: typeof OnnxNs };
+
+export const OPSET = 17;
+const IR_VERSION = 8;
+const ELEM_TYPE: Record<DType, number> = { float32: 1, int64: 7, bool: 9 };
+const ATTR = onnx.AttributeProto.AttributeType;
+
+export interface LoweringOptions {
+  /** Graph inputs: tensor -> ONNX input name (inputs and states of the graph, or any tensor for exports). */
+  inputs: ReadonlyMap<Tensor, string>;
+  /** Graph outputs by ONNX name. */
+  outputs: ReadonlyMap<string, Tensor>;
+  /** Export mode: parameters become initializers holding these values (the flat parameter vector). */
+  bakedParams?: Float32Array;
+  /** Name a symbolic leading (batch) dimension on inputs and outputs whose first axis has this size. */
+  dynamicBatch?: number;
+  graphName?: string;
+}
+
+type Attr = number | number[] | string | { floats: number[] } | { float: number };
+
+/** Lower graph nodes to an ONNX ModelProto (opset 17) and encode it with protobufjs. */
+export function lowerToOnnx(options: LoweringOptions): Uint8Array {
+  const builder = new OnnxBuilder(options);
+  const model = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    producerName: "hindcast-nn",
+    opsetImport: [{ domain: "", version: OPSET }],
+    graph: builder.build(),
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+class OnnxBuilder {
+  private readonly nodes: OnnxNs.INodeProto[] = [];
+  private readonly initializers: OnnxNs.ITensorProto[] = [];
+  private readonly initCache = new Map<string, string>();
+  private readonly names = new Map<number, string>();
+  private counter = 0;
+
+  constructor(private readonly options: LoweringOptions) {}
+
+  build(): OnnxNs.IGraphProto {
+    const { inputs, outputs } = this.options;
+    const inputIds = new Set([...inputs.keys()].map((t) => t.id));
+    for (const [tensor, name] of inputs) this.names.set(tensor.id, name);
+    const targets = [...outputs.values()];
+    const graph = targets[0]?.graph;
+    if (!graph) throw new NnError("invalid_argument", "ONNX lowering needs at least one output", {});
+    // Nodes needed by the outputs, stopping at the declared inputs.
+    const seen = new Set<number>();
+    const stack = [...targets];
+    while (stack.length > 0) {
+      const t = stack.pop()!;
+      if (seen.has(t.id)) continue;
+      seen.add(t.id);
+      const baked = t.op === "param" && this.options.bakedParams !== undefined;
+      if (!inputIds.has(t.id) && !baked) stack.push(...t.inputs);
+    }
+    for (const id of [...seen].sort((a, b) => a - b)) {
+      if (inputIds.has(id)) continue;
+      this.names.set(id, this.lower(graph.nodes[id]!));
+    }
+    const outputInfos: OnnxNs.IValueInfoProto[] = [];
+    for (const [name, tensor] of outputs) {
+      this.nodes.push({ opType: "Identity", input: [this.names.get(tensor.id)!], output: [name], name: `out_${name}` });
+      outputInfos.push(this.valueInfo(name, tensor.shape, tensor.dtype));
+    }
+    return {
+      name: this.options.graphName ?? "hindcast",
+      node: this.nodes,
+      initializer: this.initializers,
+      input: [...inputs].map(([tensor, name]) => this.valueInfo(name, tensor.shape, tensor.dtype)),
+      output: outputInfos,
+    };
+  }
+
+  private valueInfo(name: string, shape: Shape, dtype: DType): OnnxNs.IValueInfoProto {
+    const batch = this.options.dynamicBatch;
+    const dim = shape.map((d, i) => (i === 0 && batch !== undefined && d === batch ? { dimParam: "batch" } : { dimValue: d }));
+    return { name, type: { tensorType: { elemType: ELEM_TYPE[dtype], shape: { dim } } } };
+  }
+
+  private fresh(prefix: string): string {
+    return `${prefix}_${this.counter++}`;
+  }
+
+  private emit(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, output?: string): string {
+    const out = output ?? this.fresh(opType.toLowerCase());
+    const attribute: OnnxNs.IAttributeProto[] = Object.entries(attrs).map(([name, value]) => {
+      if (typeof value === "string") return { name, type: ATTR.STRING, s: new TextEncoder().encode(value) };
+      if (Array.isArray(value)) return { name, type: ATTR.INTS, ints: value };
+      if (typeof value === "number") return { name, type: ATTR.INT, i: value };
+      if ("floats" in value) return { name, type: ATTR.FLOATS, floats: value.floats };
+      return { name, type: ATTR.FLOAT, f: value.float };
+    });
+    this.nodes.push({ opType, input: inputs, output: [out], name: out, attribute });
+    return out;
+  }
+
+  /** An initializer (deduplicated by content). */
+  private constant(values: ArrayLike<number>, shape: Shape, dtype: DType, name?: string): string {
+    let raw: Uint8Array;
+    if (dtype === "float32") raw = new Uint8Array(Float32Array.from(values).buffer);
+    else if (dtype === "int64") raw = new Uint8Array(BigInt64Array.from(Array.from(values, (v) => BigInt(v))).buffer);
+    else raw = Uint8Array.from(values, (v) => (v ? 1 : 0));
+    const key = name ? "" : `${dtype}|${shape.join(",")}|${Buffer.from(raw).toString("base64")}`;
+    if (!name && key.length < 4096) {
+      const cached = this.initCache.get(key);
+      if (cached) return cached;
+    }
+    const initName = name ?? this.fresh("const");
+    this.initializers.push({ name: initName, dims: [...shape], dataType: ELEM_TYPE[dtype], rawData: raw });
+    if (!name && key.length < 4096) this.initCache.set(key, initName);
+    return initName;
+  }
+
+  private ints(values: readonly number[]): string {
+    return this.constant(values, [values.length], "int64");
+  }
+
+  private lower(node: Tensor): string {
+    const out = `t${node.id}_${node.op}`;
+    const ins = node.inputs.map((i) => this.names.get(i.id)!);
+    const attrs = node.attrs as Record<string, unknown>;
+    const simple = SIMPLE_OPS[node.op];
+    if (simple) return this.emit(simple, ins, {}, out);
+    switch (node.op) {
+      case "constant":
+        return this.constant(attrs.data as Float64Array, node.shape, node.dtype);
+      case "input":
+      case "state":
+        throw new NnError("export_unsupported", `${node.op} "${attrs.name as string}" is needed but was not declared as a model input`, { name: attrs.name });
+      case "param": {
+        if (this.options.bakedParams) {
+          const offset = attrs.offset as number;
+          return this.constant(this.options.bakedParams.subarray(offset, offset + node.size), node.shape, "float32", attrs.name as string);
+        }
+        const offset = attrs.offset as number;
+        const flat = this.emit("Slice", [ins[0]!, this.ints([offset]), this.ints([offset + node.size]), this.ints([0])]);
+        return node.rank === 1 ? this.emit("Identity", [flat], {}, out) : this.emit("Reshape", [flat, this.ints([...node.shape])], {}, out);
+      }
+      case "leakyRelu":
+        return this.emit("LeakyRelu", ins, { alpha: { float: attrs.alpha as number } }, out);
+      case "clip": {
+        const lo = Number.isFinite(attrs.min) ? this.constant([attrs.min as number], [], "float32") : "";
+        const hi = Number.isFinite(attrs.max) ? this.constant([attrs.max as number], [], "float32") : "";
+        return this.emit("Clip", [ins[0]!, lo, hi], {}, out);
+      }
+      case "cast":
+        return this.emit("Cast", ins, { to: ELEM_TYPE[attrs.to as DType] }, out);
+      case "matmul": {
+        const [a, b] = node.inputs as [Tensor, Tensor];
+        const { transA, transB } = attrs as { transA: boolean; transB: boolean };
+        if (a.rank === 2 && b.rank === 2) return this.emit("Gemm", ins, { transA: transA ? 1 : 0, transB: transB ? 1 : 0 }, out);
+        const swap = (t: Tensor, name: string): string =>
+          this.emit("Transpose", [name], { perm: t.rank === 2 ? [1, 0] : [0, 2, 1] });
+        return this.emit("MatMul", [transA ? swap(a, ins[0]!) : ins[0]!, transB ? swap(b, ins[1]!) : ins[1]!], {}, out);
+      }
+      case "sum": {
+        const { axes, keepDims } = attrs as { axes: number[]; keepDims: boolean };
+        const x = node.inputs[0]!;
+        // Column sums of a matrix (bias gradients) as a product with a ones vector: faster than ReduceSum in ORT.
+        if (x.rank === 2 && axes.length === 1 && axes[0] === 0 && this.options.dynamicBatch === undefined) {
+          const rows = x.shape[0]!;
+          const ones = this.constant(new Float32Array(rows).fill(1), keepDims ? [1, rows] : [rows], "float32");
+          return this.emit("MatMul", [ones, ins[0]!], {}, out);
+        }
+        return this.emit("ReduceSum", [ins[0]!, this.ints(axes)], { keepdims: keepDims ? 1 : 0 }, out);
+      }
+      case "mean":
+      case "max":
+      case "min":
+      case "logSumExp": {
+        const { axes, keepDims } = attrs as { axes: number[]; keepDims: boolean };
+        const opType = { mean: "ReduceMean", max: "ReduceMax", min: "ReduceMin", logSumExp: "ReduceLogSumExp" }[node.op]!;
+        return this.emit(opType, ins, { axes, keepdims: keepDims ? 1 : 0 }, out);
+      }
+      case "argMax":
+        return this.emit("ArgMax", ins, { axis: attrs.axis as number, keepdims: attrs.keepDims ? 1 : 0 }, out);
+      case "takeAlongAxis":
+        return this.emit("GatherElements", ins, { axis: attrs.axis as number }, out);
+      case "scatterAdd": {
+        const shape = attrs.shape as number[];
+        const zeros = this.constant(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape, "float32");
+        return this.emit("ScatterElements", [zeros, ins[0]!, ins[1]!], { axis: attrs.axis as number, reduction: "add" }, out);
+      }
+      case "oneHot": {
+        const depth = this.constant([attrs.depth as number], [], "int64");
+        const values = this.constant([0, 1], [2], "float32");
+        return this.emit("OneHot", [ins[0]!, depth, values], { axis: -1 }, out);
+      }
+      case "concat":
+        return this.emit("Concat", ins, { axis: attrs.axis as number }, out);
+      case "slice": {
+        const { axis, start, end } = attrs as { axis: number; start: number; end: number };
+        return this.emit("Slice", [ins[0]!, this.ints([start]), this.ints([end]), this.ints([axis])], {}, out);
+      }
+      case "reshape": {
+        const target = [...(attrs.shape as number[])];
+        // In exports with a symbolic batch, keep the leading dimension symbolic (0 = copy from the input).
+        if (this.options.dynamicBatch !== undefined && target[0] === node.inputs[0]!.shape[0] && target[0] === this.options.dynamicBatch) target[0] = 0;
+        return this.emit("Reshape", [ins[0]!, this.ints(target)], {}, out);
+      }
+      case "transpose":
+        return this.emit("Transpose", ins, { perm: attrs.perm as number[] }, out);
+      case "broadcastTo": {
+        const target = [...(attrs.shape as number[])];
+        if (this.options.dynamicBatch !== undefined && target[0] === this.options.dynamicBatch && node.inputs[0]!.rank === target.length && node.inputs[0]!.shape[0] === target[0]) target[0] = 1;
+        return this.emit("Expand", [ins[0]!, this.ints(target)], {}, out);
+      }
+      default:
+        throw new NnError("export_unsupported", `no ONNX lowering for op "${node.op}"`, { op: node.op });
+    }
+  }
+}
+
+const SIMPLE_OPS: Record<string, string> = {
+  add: "Add", sub: "Sub", mul: "Mul", div: "Div", pow: "Pow", minimum: "Min", maximum: "Max",
+  greater: "Greater", less: "Less", greaterEqual: "GreaterOrEqual", lessEqual: "LessOrEqual", equal: "Equal",
+  and: "And", or: "Or", not: "Not", neg: "Neg", abs: "Abs", sign: "Sign", sqrt: "Sqrt", exp: "Exp", log: "Log",
+  tanh: "Tanh", sigmoid: "Sigmoid", relu: "Relu", softplus: "Softplus", identity: "Identity", stopGradient: "Identity",
+  where: "Where",
+};

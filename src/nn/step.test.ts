@@ -1,0 +1,310 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { Graph } from "./graph.js";
+import * as op from "./ops.js";
+import { mlp, ensembleMlp, linear } from "./layers.js";
+import { adam, adamW, sgd, polyak } from "./optim.js";
+import { compileStep, type TrainingStep } from "./step.js";
+import { exportOnnx } from "./export.js";
+import { readSafetensors } from "./safetensors.js";
+import { tanhGaussian } from "./distributions.js";
+import { Rng } from "./random.js";
+import { NnError } from "./errors.js";
+
+function regressionBatch(rng: Rng, batch: number): { x: Float32Array; y: Float32Array } {
+  const x = rng.fillUniform(new Float32Array(batch * 3), -1, 1) as Float32Array;
+  const y = new Float32Array(batch);
+  for (let b = 0; b < batch; b++) y[b] = Math.sin(2 * x[b * 3]!) + x[b * 3 + 1]! * x[b * 3 + 2]!;
+  return { x, y };
+}
+
+function regressionGraph(seed: number, batch: number) {
+  const g = new Graph({ seed });
+  const x = g.input("x", [batch, 3]);
+  const y = g.input("y", [batch, 1]);
+  const net = mlp(g, "net", [3, 32, 32, 1]);
+  const prediction = net.apply(x);
+  const loss = op.mean(op.square(op.sub(prediction, y)));
+  adam(loss, net.params, { lr: 1e-2 });
+  g.output("loss", loss);
+  return { g, x, prediction, net };
+}
+
+test("an MLP regression trains to low loss on ONNX Runtime", async () => {
+  const { g } = regressionGraph(1, 64);
+  const step = await compileStep(g);
+  const rng = new Rng(5);
+  // Variance of the target (sin(2u) + vw with u, v, w ~ U(-1,1)) is about 0.41 + 1/9.
+  let first = 0;
+  let last = 0;
+  for (let i = 0; i < 400; i++) {
+    const out = await step.run(regressionBatch(rng, 64));
+    if (i === 0) first = out.loss as number;
+    last = out.loss as number;
+  }
+  assert.ok(first > 0.2, `initial loss ${first}`);
+  assert.ok(last < 0.02, `final loss ${last}`);
+  await step.dispose();
+});
+
+test("the same seed gives the same initial weights and the same losses; another seed does not", async () => {
+  const run = async (seed: number) => {
+    const step = await compileStep(regressionGraph(seed, 16).g);
+    const rng = new Rng(9);
+    const losses: number[] = [];
+    for (let i = 0; i < 5; i++) losses.push((await step.run(regressionBatch(rng, 16))).loss as number);
+    return { init: Array.from(step.graph.initialParams()), losses };
+  };
+  const a = await run(3);
+  const b = await run(3);
+  const c = await run(4);
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a.init, c.init);
+});
+
+/** Naive float64 Adam/AdamW/SGD for y = x w + b with MSE, written out by hand (torch.optim semantics). */
+function referenceLinear(kind: "adam" | "adamw" | "sgd", x: number[][], y: number[], w0: number[], b0: number, steps: number, opts: { lr: number; wd?: number; momentum?: number; clip?: number }) {
+  const p = [...w0, b0];
+  const m = p.map(() => 0);
+  const v = p.map(() => 0);
+  const buf = p.map(() => 0);
+  const n = y.length;
+  for (let t = 1; t <= steps; t++) {
+    const grad = p.map(() => 0);
+    for (let i = 0; i < n; i++) {
+      let pred = p[p.length - 1]!;
+      for (let j = 0; j < w0.length; j++) pred += x[i]![j]! * p[j]!;
+      const d = (2 / n) * (pred - y[i]!);
+      for (let j = 0; j < w0.length; j++) grad[j]! += d * x[i]![j]!;
+      grad[p.length - 1]! += d;
+    }
+    if (opts.clip !== undefined) {
+      const norm = Math.sqrt(grad.reduce((a, gr) => a + gr * gr, 0));
+      const coef = Math.min(1, opts.clip / (norm + 1e-6));
+      for (let j = 0; j < grad.length; j++) grad[j]! *= coef;
+    }
+    for (let j = 0; j < p.length; j++) {
+      if (kind === "sgd") {
+        let gj = grad[j]! + (opts.wd ?? 0) * p[j]!;
+        buf[j] = (opts.momentum ?? 0) * buf[j]! + gj;
+        if (opts.momentum) gj = buf[j]!;
+        p[j]! -= opts.lr * gj;
+        continue;
+      }
+      let gj = grad[j]!;
+      if (kind === "adam" && opts.wd) gj += opts.wd * p[j]!;
+      if (kind === "adamw") p[j]! *= 1 - opts.lr * (opts.wd ?? 0.01);
+      m[j] = 0.9 * m[j]! + 0.1 * gj;
+      v[j] = 0.999 * v[j]! + 0.001 * gj * gj;
+      const mHat = m[j]! / (1 - 0.9 ** t);
+      const vHat = v[j]! / (1 - 0.999 ** t);
+      p[j]! -= (opts.lr * mHat) / (Math.sqrt(vHat) + 1e-8);
+    }
+  }
+  return p;
+}
+
+for (const [kind, opts] of [
+  ["adam", { lr: 0.05 }],
+  ["adam", { lr: 0.05, wd: 0.1, clip: 0.5 }],
+  ["adamw", { lr: 0.05, wd: 0.2 }],
+  ["sgd", { lr: 0.1, momentum: 0.9, wd: 0.01 }],
+] as const) {
+  test(`${kind} ${JSON.stringify(opts)} matches a hand-written reference`, async () => {
+    const xs = [[0.5, -1], [1.5, 0.25], [-0.75, 2], [0.1, 0.3]];
+    const ys = [1, -0.5, 2, 0.25];
+    const g = new Graph({ seed: 2 });
+    const x = g.input("x", [4, 2]);
+    const y = g.input("y", [4, 1]);
+    const layer = linear(g, "lin", 2, 1);
+    const loss = op.mean(op.square(op.sub(layer.apply(x), y)));
+    const common = { lr: opts.lr, weightDecay: "wd" in opts ? opts.wd : undefined, maxGradNorm: "clip" in opts ? opts.clip : undefined };
+    if (kind === "adam") adam(loss, layer.params, common);
+    else if (kind === "adamw") adamW(loss, layer.params, common);
+    else sgd(loss, layer.params, { ...common, momentum: opts.momentum });
+    const init = g.initialParams();
+    const expected = referenceLinear(kind, xs, ys, [init[0]!, init[1]!], init[2]!, 3, opts);
+    for (const backend of ["ort", "interpreter"] as const) {
+      const step = await compileStep(g, { backend });
+      for (let i = 0; i < 3; i++) await step.run({ x: xs.flat(), y: ys });
+      Array.from(step.params).forEach((value, j) => assert.ok(Math.abs(value - expected[j]!) < 1e-5, `${backend} param ${j}: ${value} vs ${expected[j]}`));
+      await step.dispose();
+    }
+  });
+}
+
+test("polyak averages targets from pre-step or post-update sources", async () => {
+  const g = new Graph({ seed: 3 });
+  const x = g.input("x", [2, 2]);
+  const source = linear(g, "src", 2, 2);
+  const before = linear(g, "tgt_before", 2, 2);
+  const after = linear(g, "tgt_after", 2, 2);
+  const loss = op.sum(source.apply(x));
+  sgd(loss, source.params, { lr: 0.5 });
+  polyak(before.params, source.params, 0.25);
+  polyak(after.params, source.params, 0.25, { afterUpdate: true });
+  const init = g.initialParams();
+  const step = await compileStep(g);
+  const xs = [1, 2, 3, -1];
+  await step.run({ x: xs });
+  // d loss / dW[i][j] = sum_b x[b][i]; d loss / db[j] = batch size.
+  const srcOld = Array.from(init.subarray(0, 6));
+  const grad = [4, 4, 1, 1, 2, 2];
+  const srcNew = srcOld.map((v, i) => v - 0.5 * grad[i]!);
+  const mix = (t: number[], s: number[]) => t.map((v, i) => 0.75 * v + 0.25 * s[i]!);
+  const expect = [...srcNew, ...mix(Array.from(init.subarray(6, 12)), srcOld), ...mix(Array.from(init.subarray(12, 18)), srcNew)];
+  Array.from(step.params).forEach((v, i) => assert.ok(Math.abs(v - expect[i]!) < 1e-6, `param ${i}: ${v} vs ${expect[i]}`));
+  assert.throws(() => polyak(before.params, source.params, 0.1), (e: unknown) => e instanceof NnError && e.code === "graph_frozen");
+});
+
+test("a parameter updated twice in one step is refused", () => {
+  const g = new Graph();
+  const x = g.input("x", [2, 2]);
+  const net = linear(g, "net", 2, 1);
+  const loss = op.sum(net.apply(x));
+  adam(loss, net.params);
+  assert.throws(() => sgd(loss, [net.weight]), (e: unknown) => e instanceof NnError && e.code === "param_updated_twice" && /net\.weight/.test(e.message));
+});
+
+/** A CQL/SAC-shaped step: twin critics (ensemble), actor with tanh-Gaussian, targets, logsumexp over sampled actions. */
+function actorCriticGraph(batch: number, obsDim: number, actDim: number, samples: number) {
+  const g = new Graph({ seed: 11 });
+  const obs = g.input("obs", [batch, obsDim]);
+  const act = g.input("act", [batch, actDim]);
+  const reward = g.input("reward", [batch]);
+  const nextObs = g.input("next_obs", [batch, obsDim]);
+  const noise = g.input("noise", [batch, actDim]);
+  const randomActs = g.input("random_actions", [samples, batch, actDim]);
+  const critic = ensembleMlp(g, "critic", 2, [obsDim + actDim, 16, 16, 1]);
+  const target = ensembleMlp(g, "critic_target", 2, [obsDim + actDim, 16, 16, 1], { copyOf: critic });
+  const actor = mlp(g, "actor", [obsDim, 16, 2 * actDim]);
+  const policy = (o: Tensor) => {
+    const out = actor.apply(o);
+    return tanhGaussian(op.slice(out, 1, 0, actDim), op.clip(op.slice(out, 1, actDim, 2 * actDim), -5, 2), noise);
+  };
+  type Tensor = ReturnType<typeof op.add>;
+  const q = (net: typeof critic, o: Tensor, a: Tensor) => op.reshape(net.apply(op.concat([o, a], 1)), [2, batch]);
+  const nextPi = policy(nextObs);
+  const targetQ = op.stopGradient(op.add(reward, op.mul(0.99, op.min(q(target, nextObs, nextPi.action), [0]))));
+  const qData = q(critic, obs, act);
+  const td = op.mean(op.square(op.sub(qData, targetQ)));
+  const qRandom = op.concat(Array.from({ length: samples }, (_, k) => op.expandDims(q(critic, obs, op.reshape(op.slice(randomActs, 0, k, k + 1), [batch, actDim])), 0)), 0);
+  const cql = op.mean(op.sub(op.logSumExp(qRandom, [0]), qData));
+  const criticLoss = op.add(td, op.mul(5, cql));
+  const pi = policy(obs);
+  const actorLoss = op.mean(op.sub(op.mul(0.2, pi.logProb), op.min(q(critic, obs, pi.action), [0])));
+  adam(criticLoss, critic.params, { lr: 3e-3, name: "critic_opt" });
+  adam(actorLoss, actor.params, { lr: 1e-3, name: "actor_opt", maxGradNorm: 1 });
+  polyak(target.params, critic.params, 0.05);
+  g.output("critic_loss", criticLoss);
+  g.output("actor_loss", actorLoss);
+  g.output("action", pi.action);
+  return { g, obs, actor, pi };
+}
+
+function actorCriticFeeds(rng: Rng, batch: number, obsDim: number, actDim: number, samples: number) {
+  return {
+    obs: rng.fillNormal(new Float32Array(batch * obsDim)),
+    act: rng.fillUniform(new Float32Array(batch * actDim), -1, 1),
+    reward: rng.fillNormal(new Float32Array(batch)),
+    next_obs: rng.fillNormal(new Float32Array(batch * obsDim)),
+    noise: rng.fillNormal(new Float32Array(batch * actDim)),
+    random_actions: rng.fillUniform(new Float32Array(samples * batch * actDim), -1, 1),
+  };
+}
+
+test("a full actor-critic training step gives the same numbers on ONNX Runtime and the interpreter", async () => {
+  const dims = [8, 5, 2, 3] as const;
+  const results: Array<Record<string, Float32Array>> = [];
+  const losses: number[][] = [];
+  for (const backend of ["ort", "interpreter"] as const) {
+    const { g } = actorCriticGraph(...dims);
+    const step = await compileStep(g, { backend });
+    const rng = new Rng(21);
+    const trace: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const out = await step.run(actorCriticFeeds(rng, ...dims));
+      trace.push(out.critic_loss as number, out.actor_loss as number);
+    }
+    results.push(step.state());
+    losses.push(trace);
+    await step.dispose();
+  }
+  losses[0]!.forEach((v, i) => assert.ok(Math.abs(v - losses[1]![i]!) <= 1e-4 * (1 + Math.abs(v)), `loss ${i}: ${v} vs ${losses[1]![i]}`));
+  for (const [name, ortValue] of Object.entries(results[0]!)) {
+    const ref = results[1]![name]!;
+    let worst = 0;
+    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ortValue[i]! - ref[i]!) / (1e-3 + Math.abs(ref[i]!)));
+    assert.ok(worst < 1e-3, `state ${name}: worst relative difference ${worst}`);
+  }
+});
+
+test("checkpoints round-trip through safetensors and training continues identically", async () => {
+  const dims = [8, 5, 2, 3] as const;
+  const dir = await mkdtemp(join(tmpdir(), "hindcast-nn-"));
+  try {
+    const make = async () => compileStep(actorCriticGraph(...dims).g);
+    const a: TrainingStep = await make();
+    const rng = new Rng(4);
+    for (let i = 0; i < 3; i++) await a.run(actorCriticFeeds(rng, ...dims));
+    const path = join(dir, "ckpt.safetensors");
+    await a.saveCheckpoint(path, { algorithm: "test" });
+    const { tensors, metadata } = readSafetensors(new Uint8Array(await readFile(path)));
+    assert.equal(metadata.algorithm, "test");
+    assert.deepEqual(tensors.get("actor.0.weight")!.shape, [5, 16]);
+    assert.deepEqual(Array.from(tensors.get("critic_opt.step")!.data), [3]);
+    assert.ok(tensors.has("actor_opt.exp_avg_sq.actor.1.bias"));
+    assert.deepEqual(Array.from(tensors.get("critic.0.bias")!.data), Array.from(a.getParam("critic.0.bias")));
+
+    const b = await make();
+    await b.loadCheckpoint(path);
+    assert.deepEqual(b.state(), a.state());
+    const feeds = actorCriticFeeds(rng, ...dims);
+    const outA = await a.run(feeds);
+    const outB = await b.run(feeds);
+    assert.equal(outA.critic_loss, outB.critic_loss);
+    assert.deepEqual(b.state(), a.state());
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("an exported policy loads in onnxruntime-node and matches the training graph's forward pass", async () => {
+  const batch = 6;
+  const g = new Graph({ seed: 8 });
+  const obs = g.input("obs", [batch, 4]);
+  const target = g.input("target", [batch, 2]);
+  const actor = mlp(g, "actor", [4, 16, 2], { outputActivation: "tanh" });
+  const action = actor.apply(obs);
+  const loss = op.mean(op.square(op.sub(action, target)));
+  adam(loss, actor.params, { lr: 1e-2 });
+  g.output("action", action);
+  const step = await compileStep(g);
+  const rng = new Rng(2);
+  for (let i = 0; i < 3; i++) await step.run({ obs: rng.fillNormal(new Float32Array(batch * 4)), target: rng.fillUniform(new Float32Array(batch * 2), -1, 1) });
+  const probe = rng.fillNormal(new Float32Array(batch * 4)) as Float32Array;
+  const paramsBefore = Float32Array.from(step.params);
+  const model = exportOnnx(g, { inputs: { obs }, outputs: { action }, params: step });
+  const session = await ort.InferenceSession.create(model);
+  assert.deepEqual(session.inputNames, ["obs"]);
+  const full = (await session.run({ obs: new ort.Tensor("float32", probe, [batch, 4]) })).action!.data as Float32Array;
+  const single = (await session.run({ obs: new ort.Tensor("float32", probe.slice(4, 8), [1, 4]) })).action!.data as Float32Array;
+  // Training graph forward pass on the same parameters: `action` is computed before this step's update.
+  const trained = (await step.run({ obs: probe, target: new Float32Array(batch * 2) })).action as Float32Array;
+  Array.from(full).forEach((v, i) => assert.ok(Math.abs(v - trained[i]!) < 1e-6, `row-batch ${i}: ${v} vs ${trained[i]}`));
+  Array.from(single).forEach((v, i) => assert.ok(Math.abs(v - trained[2 + i]!) < 1e-6));
+  assert.notDeepEqual(Array.from(step.params), Array.from(paramsBefore));
+  await session.release();
+});
+
+test("feeds are checked: missing, wrong length, unknown", async () => {
+  const { g } = regressionGraph(1, 4);
+  const step = await compileStep(g, { backend: "interpreter" });
+  await assert.rejects(step.run({ x: new Float32Array(12) }), (e: unknown) => e instanceof NnError && e.code === "missing_feed");
+  await assert.rejects(step.run({ x: new Float32Array(11), y: new Float32Array(4) }), (e: unknown) => e instanceof NnError && e.code === "bad_feed");
+  await assert.rejects(step.run({ x: new Float32Array(12), y: new Float32Array(4), z: [1] }), (e: unknown) => e instanceof NnError && e.code === "unknown_name");
+});
