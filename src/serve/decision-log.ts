@@ -17,6 +17,11 @@ export interface DecisionLogOptions {
   maxSegmentBytes?: number;
   /** Skip fdatasync (tests of everything but durability; never in production). */
   durable?: boolean;
+  /**
+   * Group-commit window: wait this long after the first record of an idle log before writing, so more records
+   * share one fdatasync (like PostgreSQL's commit_delay). 0 writes on the next turn of the event loop.
+   */
+  commitDelayMs?: number;
 }
 
 interface Batch {
@@ -42,6 +47,7 @@ export class DecisionLog {
   readonly dir: string;
   private readonly maxSegmentBytes: number;
   private readonly durable: boolean;
+  private readonly commitDelayMs: number;
   private fd: number;
   private segmentBytes = 0;
   private segmentSeq = 0;
@@ -59,6 +65,7 @@ export class DecisionLog {
     this.dir = options.dir;
     this.maxSegmentBytes = options.maxSegmentBytes ?? 256 * 1024 * 1024;
     this.durable = options.durable ?? true;
+    this.commitDelayMs = options.commitDelayMs ?? 0;
     mkdirSync(this.dir, { recursive: true });
     writeFileSync(join(this.dir, "schema.json"), JSON.stringify(decisionLogSchema, null, 2) + "\n");
     this.segmentPath = "";
@@ -96,7 +103,8 @@ export class DecisionLog {
     batch.lines.push(line);
     if (!this.flushing && !this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      if (this.commitDelayMs > 0) setTimeout(() => this.flush(), this.commitDelayMs);
+      else setImmediate(() => this.flush());
     }
     return batch.promise;
   }

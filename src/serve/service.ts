@@ -26,6 +26,8 @@ export interface DecisionServiceOptions {
   /** Largest accepted request body in bytes (larger is 413). */
   bodyLimit?: number;
   maxSegmentBytes?: number;
+  /** Group-commit window of the decision log in ms (default 0: write on the next event-loop turn). */
+  commitDelayMs?: number;
   /** fdatasync each batch (default true). Only tests of non-durability concerns turn it off. */
   durableLog?: boolean;
   decisionMemory?: number;
@@ -109,7 +111,7 @@ interface DecideBody {
 /** Builds the decision service (not yet listening). */
 export async function createDecisionService(options: DecisionServiceOptions): Promise<DecisionService> {
   const metrics = new ServeMetrics({ defaultMetrics: options.processMetrics ?? false });
-  const log = new DecisionLog({ dir: options.logDir, maxSegmentBytes: options.maxSegmentBytes, durable: options.durableLog ?? true });
+  const log = new DecisionLog({ dir: options.logDir, maxSegmentBytes: options.maxSegmentBytes, durable: options.durableLog ?? true, commitDelayMs: options.commitDelayMs });
   const engine = new DecisionEngine({
     loader: options.loader,
     log,
