@@ -87,14 +87,14 @@ export class AlertSuppression implements Env {
     this.recentSources[this.t % RECENT_WINDOW] = this.source;
     this.t++;
     const terminated = this.t >= SHIFT_ALERTS;
-    let reward = -OUTAGE_PENALTY * outages;
+    let reward = 0 - OUTAGE_PENALTY * outages; // "0 -" keeps a quiet step at +0, not -0, in written files
     if (terminated) {
       // The shift closes: every outage still in flight lands, and the toil of the shift is billed.
       let pending = 0;
       for (let k = 0; k <= MAX_DELAY; k++) pending += this.outagesDue[k]!;
       this.outagesDue.fill(0);
       outages += pending;
-      reward = -OUTAGE_PENALTY * outages - TOIL_PENALTY * this.toilPages;
+      reward = 0 - OUTAGE_PENALTY * outages - TOIL_PENALTY * this.toilPages;
     }
     this.drawAlert();
     const info = { paged: page ? 1 : 0, toil_page: toilPage, actionable_truth: actionableTruth, outages };

@@ -91,6 +91,10 @@ export class Autoscaling implements Env {
 
   step(action: Action): StepResult {
     const delta = SCALE_DELTAS[discreteAction(action, 3, this.name)]!;
+    // Start-ups already under way progress by one step; those done join the pool before this step's load.
+    this.ready += this.starting[0]!;
+    for (let k = 0; k < STARTUP_STEPS - 1; k++) this.starting[k] = this.starting[k + 1]!;
+    this.starting[STARTUP_STEPS - 1] = 0;
     let total = this.ready + this.startingTotal();
     if (delta < 0 && total > MIN_REPLICAS) {
       // Cancel the most recently requested start-up first, else stop a ready replica.
@@ -103,12 +107,9 @@ export class Autoscaling implements Env {
       }
       if (!removed) this.ready--;
     } else if (delta > 0) {
+      // Requested now, serving from the step STARTUP_STEPS later.
       this.starting[STARTUP_STEPS - 1]! += Math.min(delta, MAX_REPLICAS - total);
     }
-    // Start-ups progress by one step; those done join the pool before this step's load arrives.
-    this.ready += this.starting[0]!;
-    for (let k = 0; k < STARTUP_STEPS - 1; k++) this.starting[k] = this.starting[k + 1]!;
-    this.starting[STARTUP_STEPS - 1] = 0;
     total = this.ready + this.startingTotal();
 
     this.t++;

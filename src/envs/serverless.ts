@@ -99,7 +99,7 @@ export class ServerlessPrewarm implements Env {
     const info = { minute: minute % (24 * 60), invocation_count: invocations, cold_start_count: coldStarts, idle_instances: idle, pool: target };
     return {
       observation: this.observe(),
-      reward: -COLD_START_PENALTY * coldStarts - IDLE_COST * idle,
+      reward: 0 - COLD_START_PENALTY * coldStarts - IDLE_COST * idle, // "0 -": +0, not -0, when nothing happens
       terminated: false,
       truncated: this.t >= this.maxEpisodeSteps,
       info,
