@@ -3,9 +3,15 @@ import { reportAndExit } from "./errors.js";
 import { codeVersion } from "./version.js";
 import { register as registerOpe } from "./commands/ope.js";
 import { register as registerSelect } from "./commands/select.js";
+import { register as registerRuns } from "./commands/runs.js";
+import { register as registerPolicies } from "./commands/policies.js";
+import { register as registerPromote } from "./commands/promote.js";
+import { register as registerRollback } from "./commands/rollback.js";
+import { register as registerAudit } from "./commands/audit.js";
+import { register as registerTokens } from "./commands/tokens.js";
 
 /** Each command module adds its subcommand(s) to the program; the CLI has no logic of its own. */
-const commandModules: Array<(program: Command) => void> = [registerOpe, registerSelect];
+const commandModules: Array<(program: Command) => void> = [registerOpe, registerSelect, registerRuns, registerPolicies, registerPromote, registerRollback, registerAudit, registerTokens];
 
 export function buildProgram(): Command {
   const program = new Command("hindcast")

@@ -2,7 +2,7 @@
 export type * from "./types.js";
 export { ROLES, STAGES } from "./types.js";
 export { RegistryError, registryErrorStatus, type RegistryErrorCode } from "./errors.js";
-export { openRegistry, resolveRegistryUrl, DEFAULT_REGISTRY_URL, type OpenRegistryOptions } from "./open.js";
+export { openRegistry, openRegistryFromEnv, resolveRegistryUrl, redact as redactRegistryUrl, DEFAULT_REGISTRY_URL, type OpenRegistryOptions } from "./open.js";
 export {
   GateConfigSchema,
   defaultGateConfig,

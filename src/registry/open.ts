@@ -63,3 +63,9 @@ export async function openRegistry(url: string = resolveRegistryUrl(), options: 
 export function redact(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@");
 }
+
+/** For the CLI and scripts: `--registry` / `HINDCAST_REGISTRY` for the URL, `--token` / `HINDCAST_TOKEN` for the token. */
+export function openRegistryFromEnv(flags: { registry?: string; token?: string } = {}, env: NodeJS.ProcessEnv = process.env): Promise<Registry> {
+  const token = flags.token ?? env["HINDCAST_TOKEN"];
+  return openRegistry(resolveRegistryUrl(flags.registry, env), token ? { token } : {});
+}

@@ -8,6 +8,8 @@ test("sensitive flags are read from a dataset manifest's schema", () => {
   assert.deepEqual(sensitiveFeaturesOf(manifest), ["zip", "income"]);
   assert.deepEqual(sensitiveFeaturesOf({ features: [{ name: "a", sensitive: false }] }), []);
   assert.deepEqual(sensitiveFeaturesOf(undefined), []);
+  // The dataset store's form: a record keyed by feature name.
+  assert.deepEqual(sensitiveFeaturesOf({ schema: { features: { age: {}, zip: { sensitive: true }, tenure: { sensitive: false } } } }), ["zip"]);
 });
 
 test("stripSensitive drops sensitive keys and the matching columns of per-feature arrays", () => {

@@ -16,17 +16,25 @@ function blocked(sensitive: Iterable<string>, options: SensitiveOptions): Set<st
   return result;
 }
 
-/** Reads the sensitive flags from a dataset manifest shaped `{schema: {features: [{name, sensitive}]}}` or `{features: [...]}`. */
+/**
+ * Reads the sensitive flags from a dataset manifest: `schema.features` (or top-level `features`) either as the
+ * dataset store writes it, `{name: {sensitive: true}}`, or as a list `[{name, sensitive: true}]`.
+ */
 export function sensitiveFeaturesOf(manifest: Record<string, unknown> | undefined): string[] {
   if (!manifest) return [];
   const schema = manifest["schema"] as Record<string, unknown> | undefined;
   const features = (schema?.["features"] ?? manifest["features"]) as unknown;
-  if (!Array.isArray(features)) return [];
   const names: string[] = [];
-  for (const feature of features) {
-    if (feature && typeof feature === "object") {
-      const { name, sensitive } = feature as { name?: unknown; sensitive?: unknown };
-      if (typeof name === "string" && sensitive === true) names.push(name);
+  if (Array.isArray(features)) {
+    for (const feature of features) {
+      if (feature && typeof feature === "object") {
+        const { name, sensitive } = feature as { name?: unknown; sensitive?: unknown };
+        if (typeof name === "string" && sensitive === true) names.push(name);
+      }
+    }
+  } else if (features && typeof features === "object") {
+    for (const [name, flags] of Object.entries(features as Record<string, unknown>)) {
+      if (flags && typeof flags === "object" && (flags as { sensitive?: unknown }).sensitive === true) names.push(name);
     }
   }
   return names;

@@ -591,6 +591,7 @@ export class SqlRegistry implements Registry {
         reason: options.reason,
         restored: restored ? policyLabel(restored) : null,
         routingVersion,
+        ...(options.details ? { details: options.details } : {}),
       });
       const reload = async (row: SqlRow) => policyRecord((await tx.get<SqlRow>("SELECT * FROM policies WHERE id = ?", [row["id"]]))!);
       return { rolledBack: await reload(target), restored: restored ? await reload(restored) : null };
@@ -609,23 +610,34 @@ export class SqlRegistry implements Registry {
   }
 
   routing(deployment = "default"): Promise<Routing> {
+    return this.reading("routing", (tx) => this.routingOf(tx, deployment));
+  }
+
+  allRouting(): Promise<Routing[]> {
     return this.reading("routing", async (tx) => {
-      const version = Number((await tx.get<SqlRow>("SELECT version FROM routing_state WHERE id = 1"))!["version"]);
-      const rows = await tx.all<SqlRow>(
-        "SELECT * FROM policies WHERE deployment = ? AND stage IN ('shadow', 'canary', 'production') ORDER BY id",
-        [deployment],
-      );
-      const policies = rows.map(policyRecord);
-      const production = policies.find((p) => p.stage === "production");
-      const canary = policies.find((p) => p.stage === "canary");
-      return {
-        deployment,
-        routingVersion: version,
-        production: production ? { policy: production, since: production.stageSince } : null,
-        canary: canary ? { policy: canary, fraction: canary.fraction ?? 0, since: canary.stageSince } : null,
-        shadows: policies.filter((p) => p.stage === "shadow").map((p) => ({ policy: p, since: p.stageSince })),
-      };
+      const names = await tx.all<SqlRow>("SELECT name FROM deployments ORDER BY name");
+      const result: Routing[] = [];
+      for (const row of names) result.push(await this.routingOf(tx, String(row["name"])));
+      return result;
     });
+  }
+
+  private async routingOf(tx: SqlTx, deployment: string): Promise<Routing> {
+    const version = Number((await tx.get<SqlRow>("SELECT version FROM routing_state WHERE id = 1"))!["version"]);
+    const rows = await tx.all<SqlRow>(
+      "SELECT * FROM policies WHERE deployment = ? AND stage IN ('shadow', 'canary', 'production') ORDER BY id",
+      [deployment],
+    );
+    const policies = rows.map(policyRecord);
+    const production = policies.find((p) => p.stage === "production");
+    const canary = policies.find((p) => p.stage === "canary");
+    return {
+      deployment,
+      routingVersion: version,
+      production: production ? { policy: production, since: production.stageSince } : null,
+      canary: canary ? { policy: canary, fraction: canary.fraction ?? 0, since: canary.stageSince } : null,
+      shadows: policies.filter((p) => p.stage === "shadow").map((p) => ({ policy: p, since: p.stageSince })),
+    };
   }
 
   routingVersion(): Promise<number> {

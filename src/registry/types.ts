@@ -151,6 +151,8 @@ export interface RollbackOptions {
   /** Which policy to roll back; defaults to the canary if there is one, else production. */
   policy?: string;
   reason: string;
+  /** Evidence recorded in the audit log, e.g. the guard statistic that tripped an automatic rollback. */
+  details?: Record<string, unknown>;
 }
 
 export interface RollbackResult {
@@ -283,6 +285,8 @@ export interface Registry {
   stageHistory(filter?: { deployment?: string; policy?: string }): Promise<StageChange[]>;
 
   routing(deployment?: string): Promise<Routing>;
+  /** Routing of every deployment that has ever had a live policy, read in one snapshot. */
+  allRouting(): Promise<Routing[]>;
   /** Monotonically increasing; changes whenever any deployment's routing changes. */
   routingVersion(): Promise<number>;
   recordTraffic(policyRef: string, counts: TrafficCounts): Promise<StageCounters>;
