@@ -3,8 +3,9 @@
  * step's noise, checkpoints, policy export) and a few loss helpers. Algorithm files keep the maths; this keeps
  * the plumbing.
  */
-import { compileStep, exportOnnx, op } from "../nn/index.js";
-import type { Graph, Rng, Tensor, TrainingStep } from "../nn/index.js";
+import { compileStep, exportOnnx, gradients, op } from "../nn/index.js";
+import { mlp } from "../nn/index.js";
+import type { EnsembleMlp, Graph, Rng, Tensor, TrainingStep } from "../nn/index.js";
 import type { Batch, Learner, LearnerContext, PolicyExport } from "./algorithm.js";
 
 /** Names of the graph inputs fed from the minibatch; a graph declares only those it uses. */
@@ -31,6 +32,8 @@ export interface LearnerSpec {
   policy: { obs: Tensor; output: Tensor; name: string; kind: PolicyExport["outputKind"] };
   /** Hard target copies (DQN-style) every `every` steps: target parameter name -> source parameter name. */
   hardTargets?: { every: number; pairs: Array<[string, string]> };
+  /** Scalar float inputs fed 1 on steps divisible by `every`, else 0 (delayed updates, see gatedAdam). */
+  schedules?: Array<{ name: string; every: number }>;
 }
 
 /** Compiles the graph once into a training step and wraps it as a Learner. */
@@ -42,6 +45,7 @@ export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
     if (!input) throw new Error(`noise input ${noise.name} is not declared in the graph`);
     return { ...noise, buffer: new Float32Array(input.size) };
   });
+  const schedules = (spec.schedules ?? []).map((schedule) => ({ ...schedule, on: new Float32Array([1]), off: new Float32Array([0]) }));
   const batchInputs = Object.entries(BATCH_INPUTS).filter(([, name]) => graph.inputs.has(name)) as Array<
     [keyof typeof BATCH_INPUTS, string]
   >;
@@ -54,6 +58,7 @@ export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
         else rng.fillUniform(noise.buffer, -1, 1);
         feeds[noise.name] = noise.buffer;
       }
+      for (const schedule of schedules) feeds[schedule.name] = stepNumber % schedule.every === 0 ? schedule.on : schedule.off;
       const outputs = await step.run(feeds);
       if (spec.hardTargets && stepNumber % spec.hardTargets.every === 0) copyParams(step, spec.hardTargets.pairs);
       const losses: Record<string, number> = {};
@@ -90,4 +95,111 @@ export function huber(error: Tensor): Tensor {
 /** y = r + gamma * (1 - done) * next, with gradients stopped (a regression target). */
 export function bellmanTarget(reward: Tensor, done: Tensor, next: Tensor, gamma: number): Tensor {
   return op.stopGradient(op.add(reward, op.mul(op.mul(gamma, op.sub(1, done)), next)));
+}
+
+/** Q values of a twin (ensemble) critic for state-action pairs: critic.apply([B, D + A]) -> [members, B]. */
+export function criticValues(critic: EnsembleMlp, obs: Tensor, action: Tensor): Tensor {
+  const out = critic.apply(op.concat([obs, action], 1)); // [members, B, 1]
+  return op.reshape(out, [out.shape[0], out.shape[1]]);
+}
+
+/** The pessimistic value min_i Q_i: [members, B] -> [B] (clipped double Q-learning, TD3 eq. 10). */
+export function minOverCritics(values: Tensor): Tensor {
+  return op.min(values, [0]);
+}
+
+/**
+ * Adam (torch semantics) on `params` that only takes effect when the scalar input `gate` is 1: with gate 0 the
+ * parameters, moments and step counter keep their values exactly. This gives TD3's delayed policy updates inside a
+ * single compiled step. Composed from nn's public graph operations; the optimizer is registered so checkpoints
+ * include its state.
+ */
+export function gatedAdam(
+  loss: Tensor,
+  params: readonly Tensor[],
+  gate: Tensor,
+  options: { lr: number; name: string; beta1?: number; beta2?: number; eps?: number },
+): void {
+  const g = loss.graph;
+  const beta1 = options.beta1 ?? 0.9;
+  const beta2 = options.beta2 ?? 0.999;
+  const eps = options.eps ?? 1e-8;
+  const open = op.greater(op.reshape(gate, []), 0.5);
+  const grad = op.concat(gradients(loss, params).map((x) => op.reshape(x, [-1])), 0);
+  const n = grad.size;
+  const p = g.flatView(params);
+  const m = g.state(`${options.name}.exp_avg`, [n]);
+  const v = g.state(`${options.name}.exp_avg_sq`, [n]);
+  const t = g.state(`${options.name}.step`, []);
+  const t1 = op.add(t, 1);
+  const m1 = op.add(op.mul(m, beta1), op.mul(grad, 1 - beta1));
+  const v1 = op.add(op.mul(v, beta2), op.mul(op.square(grad), 1 - beta2));
+  const stepSize = op.div(options.lr, op.sub(1, op.pow(g.constant(beta1), t1)));
+  const denom = op.add(op.div(op.sqrt(v1), op.sqrt(op.sub(1, op.pow(g.constant(beta2), t1)))), eps);
+  const p1 = op.sub(p, op.mul(op.div(m1, denom), stepSize));
+  g.assign(m, op.where(open, m1, m));
+  g.assign(v, op.where(open, v1, v));
+  g.assign(t, op.where(open, t1, t));
+  g.assignParams(params, op.where(open, p1, p));
+  g.optimizers.push({
+    name: options.name,
+    kind: "adam",
+    params: params.map((x) => g.paramInfo(x).name),
+    slots: { exp_avg: `${options.name}.exp_avg`, exp_avg_sq: `${options.name}.exp_avg_sq` },
+    step: `${options.name}.step`,
+  });
+}
+
+/** Polyak averaging (after this step's updates) that only takes effect when `gate` is 1. */
+export function gatedPolyak(targets: readonly Tensor[], sources: readonly Tensor[], tau: number, gate: Tensor): void {
+  const g = targets[0].graph;
+  const target = g.flatView(targets);
+  const mixed = op.add(op.mul(target, 1 - tau), op.mul(g.updatedFlatView(sources), tau));
+  g.assignParams(targets, op.where(op.greater(op.reshape(gate, []), 0.5), mixed, target));
+}
+
+/** A policy head producing a tanh-squashed Gaussian: pre-tanh mean and log-std, each [B, A]. */
+export interface GaussianHead {
+  params: Tensor[];
+  distribution(obs: Tensor): { mean: Tensor; logStd: Tensor };
+  /** The artifact's "gaussian" output: [B, 2A] = mean then log-std (batch dimension stays dynamic). */
+  exportOutput(obs: Tensor): Tensor;
+}
+
+/**
+ * Gaussian policy head. "state": the network outputs mean and log-std (SAC, CQL; log-std clipped to [-20, 2]);
+ * "parameter": the network outputs the mean and the log-std is a learned vector (IQL, AWAC; clipped to [-5, 2]).
+ */
+export function gaussianHead(g: Graph, name: string, sizes: { obs: number; hidden: number[]; action: number }, std: "state" | "parameter"): GaussianHead {
+  const A = sizes.action;
+  if (std === "state") {
+    const net = mlp(g, name, [sizes.obs, ...sizes.hidden, 2 * A]);
+    const distribution = (obs: Tensor) => {
+      const out = net.apply(obs);
+      return { mean: op.slice(out, 1, 0, A), logStd: op.clip(op.slice(out, 1, A, 2 * A), -20, 2) };
+    };
+    return {
+      params: net.params,
+      distribution,
+      exportOutput: (obs) => {
+        const d = distribution(obs);
+        return op.concat([d.mean, d.logStd], 1);
+      },
+    };
+  }
+  const net = mlp(g, name, [sizes.obs, ...sizes.hidden, A]);
+  const logStd = g.param(`${name}.log_std`, [A], new Float32Array(A));
+  const distribution = (obs: Tensor) => {
+    const mean = net.apply(obs);
+    // mean * 0 + logStd broadcasts the vector over the batch without fixing the batch size in the graph.
+    return { mean, logStd: op.add(op.mul(mean, 0), op.clip(logStd, -5, 2)) };
+  };
+  return {
+    params: [...net.params, logStd],
+    distribution,
+    exportOutput: (obs) => {
+      const d = distribution(obs);
+      return op.concat([d.mean, d.logStd], 1);
+    },
+  };
 }

@@ -10,8 +10,13 @@ import { discreteBc } from "./discrete-bc.js";
 import { discreteBcq } from "./discrete-bcq.js";
 import { discreteCql } from "./discrete-cql.js";
 import { doubleDqn, dqn } from "./dqn.js";
+import { bc } from "./bc.js";
+import { td3bc } from "./td3bc.js";
+import { iql } from "./iql.js";
+import { cql } from "./cql.js";
+import { awac } from "./awac.js";
 
-const DEFINITIONS: Array<AlgorithmDefinition<any>> = [discreteBc, dqn, doubleDqn, discreteCql, discreteBcq];
+const DEFINITIONS: Array<AlgorithmDefinition<any>> = [discreteBc, dqn, doubleDqn, discreteCql, discreteBcq, bc, td3bc, iql, cql, awac];
 
 const BY_NAME = new Map(DEFINITIONS.map((d) => [d.name, d]));
 

@@ -1,0 +1,81 @@
+/**
+ * IQL: Implicit Q-Learning (Kostrikov, Nair & Levine 2022). Never queries Q on actions outside the data.
+ *   L_V(psi)   = E[ L2^tau( min_i Q_target_i(s, a) - V(s) ) ],  L2^tau(u) = |tau - 1(u < 0)| u^2     (eq. 5)
+ *   L_Q(theta) = E[ (r + gamma (1 - done) V(s') - Q_i(s, a))^2 ]  for each critic                     (eq. 6)
+ *   L_pi(phi)  = -E[ exp(beta (min_i Q_target_i(s, a) - V(s))) log pi(a|s) ], weights clipped at 100  (eq. 7)
+ * Defaults follow the paper and CORL: expectile tau 0.7, inverse temperature beta 3.0, Polyak 0.005, lr 3e-4, rewards
+ * scaled by 1000 / (max return - min return). The policy is a tanh-squashed Gaussian with a learned log-std vector.
+ * V, Q and pi update simultaneously from the same minibatch; the target critics follow after the update.
+ */
+import { z } from "zod";
+import { Graph, adam, ensembleMlp, mlp, op, polyak, tanhGaussianLogProb } from "../nn/index.js";
+import type { AlgorithmDefinition } from "./algorithm.js";
+import { bellmanTarget, compileLearner, criticValues, gaussianHead, minOverCritics } from "./common.js";
+import { commonConfigShape } from "./config.js";
+
+export const iqlSchema = z.strictObject({
+  ...commonConfigShape,
+  rewardScaling: z.enum(["none", "standard", "return_range"]).default("return_range"),
+  actorLearningRate: z.number().positive().default(3e-4),
+  criticLearningRate: z.number().positive().default(3e-4),
+  valueLearningRate: z.number().positive().default(3e-4),
+  tau: z.number().min(0).max(1).default(0.005),
+  expectile: z.number().gt(0).lt(1).default(0.7),
+  beta: z.number().min(0).default(3.0),
+  maxWeight: z.number().positive().default(100),
+});
+export type IqlConfig = z.infer<typeof iqlSchema>;
+
+export const iql: AlgorithmDefinition<IqlConfig> = {
+  name: "iql",
+  summary: "implicit Q-learning (expectile value, advantage-weighted policy)",
+  actionKind: "continuous",
+  schema: iqlSchema,
+  async build(config, context) {
+    if (context.actionSpace.kind !== "continuous") throw new Error("iql needs a continuous action space");
+    const A = context.actionSpace.low.length;
+    const D = context.observationDim;
+    const B = config.batchSize;
+    const g = new Graph({ seed: context.seed });
+    const obs = g.input("obs", [B, D]);
+    const action = g.input("action", [B, A]);
+    const reward = g.input("reward", [B]);
+    const nextObs = g.input("next_obs", [B, D]);
+    const done = g.input("done", [B]);
+
+    const critic = ensembleMlp(g, "critic", 2, [D + A, ...config.hiddenSizes, 1]);
+    const criticTarget = ensembleMlp(g, "critic_target", 2, [D + A, ...config.hiddenSizes, 1], { copyOf: critic });
+    const value = mlp(g, "value", [D, ...config.hiddenSizes, 1]);
+    const policy = gaussianHead(g, "actor", { obs: D, hidden: config.hiddenSizes, action: A }, "parameter");
+
+    // eq. 5: expectile regression of V towards the target critics' value of the logged action.
+    const qTarget = op.stopGradient(minOverCritics(criticValues(criticTarget, obs, action))); // [B]
+    const v = op.reshape(value.apply(obs), [B]);
+    const advantage = op.sub(qTarget, v);
+    const expectileWeight = op.where(op.less(advantage, 0), 1 - config.expectile, config.expectile);
+    const valueLoss = op.mean(op.mul(op.stopGradient(expectileWeight), op.square(advantage)));
+
+    // eq. 6: critics regress on r + gamma V(s').
+    const target = bellmanTarget(reward, done, op.reshape(value.apply(nextObs), [B]), config.gamma);
+    const q = criticValues(critic, obs, action); // [2, B]
+    const criticLoss = op.mean(op.square(op.sub(q, target))); // mean over both critics, as CORL
+
+    // eq. 7: advantage-weighted regression of the policy onto the logged actions.
+    const weights = op.stopGradient(op.minimum(op.exp(op.mul(config.beta, advantage)), config.maxWeight));
+    const { mean, logStd } = policy.distribution(obs);
+    const logProb = tanhGaussianLogProb(action, mean, logStd, 1e-3);
+    const actorLoss = op.neg(op.mean(op.mul(weights, logProb)));
+
+    adam(valueLoss, value.params, { lr: config.valueLearningRate });
+    adam(criticLoss, critic.params, { lr: config.criticLearningRate });
+    adam(actorLoss, policy.params, { lr: config.actorLearningRate });
+    polyak(criticTarget.params, critic.params, config.tau, { afterUpdate: true });
+
+    g.output("value_loss", valueLoss);
+    g.output("critic_loss", criticLoss);
+    g.output("actor_loss", actorLoss);
+    g.output("q_mean", op.mean(q));
+    g.output("advantage_mean", op.mean(advantage));
+    return compileLearner({ graph: g, context, policy: { obs, output: policy.exportOutput(obs), name: "gaussian", kind: "gaussian" } });
+  },
+};
