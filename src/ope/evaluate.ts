@@ -1,6 +1,7 @@
 import type { Transitions } from "../data/transitions.js";
 import { banditDM, banditDR, ips, sndr, snips, switchDR, type BanditInput } from "./bandit.js";
 import { estimateBehaviorPolicy } from "./behavior.js";
+import { fitFqe, type FqeOptions } from "./fqe.js";
 import { OpeError } from "./errors.js";
 import type { PointEstimate } from "./estimate.js";
 import {
@@ -64,8 +65,10 @@ export interface EvaluatePolicyOptions {
   /** Externally computed Q-hat(s, a_logged) and V-hat(s). */
   qHat?: Float64Array;
   vHat?: Float64Array;
-  /** Fits Q-hat/V-hat (FQE) when a model estimator is asked and no model values were given. */
+  /** Fits Q-hat/V-hat when a model estimator is asked and no model values were given; default FQE (src/ope/fqe.ts). */
   fitModel?: (transitions: Transitions, policy: TargetPolicy, gamma: number) => Promise<ModelValues>;
+  /** Settings of the default FQE fit. */
+  fqe?: Omit<FqeOptions, "gamma">;
   /** Override the logged propensities (e.g. with an estimated behaviour policy) and say where they came from. */
   behavior?: { prob: Float64Array; label: string };
   /** When the logs have no propensities: fit a behaviour-cloning model instead of refusing. */
@@ -292,7 +295,7 @@ export async function evaluatePolicy(options: EvaluatePolicyOptions): Promise<Op
   const wantsFqe = estimators.includes("fqe");
   const wantsModel = estimators.some((name) => NEEDS_MODEL.has(name));
   if (wantsFqe || (wantsModel && !(qHat && vHat))) {
-    if (!options.fitModel || !options.policy) {
+    if (!options.policy) {
       throw new OpeError(
         "missing_model",
         wantsFqe
@@ -300,7 +303,8 @@ export async function evaluatePolicy(options: EvaluatePolicyOptions): Promise<Op
           : `${estimators.filter((name) => NEEDS_MODEL.has(name)).join(", ")} need Q-hat and V-hat: give --q-column/--v-column, or a policy and the fqe estimator`,
       );
     }
-    const fitted = await options.fitModel(transitions, options.policy, gamma);
+    const fitModel = options.fitModel ?? ((t: Transitions, p: TargetPolicy, g: number) => fitFqe(t, p, { seed: options.seed, ...options.fqe, gamma: g }));
+    const fitted = await fitModel(transitions, options.policy, gamma);
     if (wantsFqe || !(qHat && vHat)) {
       qHat = fitted.qHat;
       vHat = fitted.vHat;

@@ -51,7 +51,7 @@ export async function selectPolicies(options: SelectPoliciesOptions): Promise<Se
     if (names.has(candidate.name)) throw new OpeError("duplicate_candidate", `candidate "${candidate.name}" is listed twice`);
     names.add(candidate.name);
   }
-  const hasModel = Boolean((options.qHat && options.vHat) || options.fitModel);
+  const hasModel = Boolean(options.qHat && options.vHat) || candidates.every((candidate) => candidate.policy);
   const estimator: EstimatorName = options.estimator ?? (hasModel ? "wdr" : "wpdis");
   const reports: OpeReport[] = [];
   for (const candidate of candidates) {
