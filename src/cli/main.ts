@@ -9,9 +9,11 @@ import { register as registerPromote } from "./commands/promote.js";
 import { register as registerRollback } from "./commands/rollback.js";
 import { register as registerAudit } from "./commands/audit.js";
 import { register as registerTokens } from "./commands/tokens.js";
+import { register as registerSimulate } from "./commands/simulate.js";
+import { register as registerRollout } from "./commands/rollout.js";
 
 /** Each command module adds its subcommand(s) to the program; the CLI has no logic of its own. */
-const commandModules: Array<(program: Command) => void> = [registerOpe, registerSelect, registerRuns, registerPolicies, registerPromote, registerRollback, registerAudit, registerTokens];
+const commandModules: Array<(program: Command) => void> = [registerOpe, registerSelect, registerRuns, registerPolicies, registerPromote, registerRollback, registerAudit, registerTokens, registerSimulate, registerRollout];
 
 export function buildProgram(): Command {
   const program = new Command("hindcast")
