@@ -26,6 +26,8 @@ export interface DemoLogOptions {
   incidents?: DemoIncident[];
   /** Share of decisions that receive feedback (default 1). */
   feedbackShare?: number;
+  /** A canary serving `share` of decisions, with its reward shifted by `rewardShift`. */
+  canary?: { policyVersion: string; share: number; rewardShift: number };
 }
 
 export const DEMO_FEATURES = ["cpu_load", "queue_depth", "request_rate", "replicas"];
@@ -49,14 +51,15 @@ export function demoDecisionRecords(options: DemoLogOptions): Array<Record<strin
     const action = state[0]! > 0 ? 1 : 0;
     const shadowAction = state[0]! > 0.2 ? 1 : 0;
     const id = `d${i}`;
+    const onCanary = options.canary !== undefined && uniform() < options.canary.share;
     records.push({
       kind: "decision",
       id,
       ts,
       deployment: options.deployment ?? "autoscaler",
       routingKey: `k${i % 50}`,
-      route: "production",
-      policyVersion: options.policyVersion ?? "cql-autoscaler@1",
+      route: onCanary ? "canary" : "production",
+      policyVersion: onCanary ? options.canary!.policyVersion : (options.policyVersion ?? "cql-autoscaler@1"),
       ...(i === 0 ? { featureNames } : {}),
       state,
       action,
@@ -71,7 +74,7 @@ export function demoDecisionRecords(options: DemoLogOptions): Array<Record<strin
         kind: "feedback",
         decisionId: id,
         ts: ts + 500,
-        reward: 1 - drop + 0.1 * normal() + (shadowAction === action ? 0.2 : 0),
+        reward: 1 - drop + 0.1 * normal() + (shadowAction === action ? 0.2 : 0) + (onCanary ? options.canary!.rewardShift : 0),
         outcome: uniform() < 0.002 ? { error: "scale_failed" } : { ok: true },
         late: false,
         duplicate: false,
