@@ -44,3 +44,23 @@ export type {
   AuditEntry,
   PolicyLineage,
 } from "./registry/index.js";
+// Simulators and behaviour policies: gym-like envs, seeded randomness, logged datasets with propensities, online rollouts.
+export { Rng, deriveSeed } from "./envs/random.js";
+export type { Env, StepResult, Action as EnvAction, ObservationSpace } from "./envs/env.js";
+export type { Policy as ActingPolicy, Controller } from "./envs/policy.js";
+export { makeEnv, heuristicController, ENV_NAMES } from "./envs/registry.js";
+export type { EnvOptions } from "./envs/registry.js";
+export { CartPole } from "./envs/cartpole.js";
+export { Acrobot } from "./envs/acrobot.js";
+export { MountainCar } from "./envs/mountain-car.js";
+export { Pendulum } from "./envs/pendulum.js";
+export { Autoscaling } from "./envs/autoscaling.js";
+export { ServerlessPrewarm } from "./envs/serverless.js";
+export { AlertSuppression } from "./envs/alert-suppression.js";
+export { parseBehavior, parseBehaviorSpec } from "./envs/behavior.js";
+export type { BehaviorPolicy, DiscreteBehavior, ContinuousBehavior, ActionSample, BehaviorContext } from "./envs/behavior.js";
+export { rollout, meanInterval } from "./envs/rollout.js";
+export type { RolloutResult, RolloutOptions, Interval } from "./envs/rollout.js";
+export { simulateDataset, writeSimulatedDataset, datasetColumns, datasetSchemaFor } from "./envs/simulate.js";
+export type { SimulateOptions, SimulatedDataset } from "./envs/simulate.js";
+export { EnvError } from "./envs/errors.js";
