@@ -162,6 +162,14 @@ export async function filterDataset(options: FilterOptions): Promise<DatasetMani
   const episode = q(schema.episode);
   const terminal = q(schema.terminal!);
   const truncated = q(schema.truncated!);
+  // A filter can cut an episode short, so the child stores next observations explicitly (derived ones would be
+  // lost at the cut).
+  const derivedNext = schema.nextObservations ? [] : parent.featureNames.map((f) => `next_${f}`);
+  const taken = new Set([EPISODE_INDEX_COLUMN, schema.episode, schema.step, schema.timestamp, ...parent.featureNames, schema.reward.column, schema.terminal, schema.truncated, schema.behaviorProb?.column, schema.policyVersion, ...(schema.metadata ?? []), ...(schema.action.kind === "discrete" ? [schema.action.column] : schema.action.columns)]);
+  const clash = derivedNext.find((n) => taken.has(n));
+  if (clash) throw new DataError("column_name_collision", `cannot add derived column ${clash}: the dataset already has a column of that name`, { field: clash });
+  const childSchema = derivedNext.length > 0 ? { ...schema, nextObservations: derivedNext } : schema;
+  const nextColumns = derivedNext.map((n, j) => `, CAST(coalesce(lead(${sqlIdent(parent.featureNames[j]!)}) OVER (PARTITION BY ${sqlIdent(EPISODE_INDEX_COLUMN)} ORDER BY ${sqlIdent(schema.step)}), 0) AS FLOAT) AS ${sqlIdent(n)}`).join("");
   const db = await openDuckDB();
   try {
     await db.connection.run(`CREATE TABLE mask (rid DOUBLE, keep UTINYINT)`);
@@ -170,7 +178,7 @@ export async function filterDataset(options: FilterOptions): Promise<DatasetMani
     return await createVersion(store, into, async (temp) => {
       await db.connection.run(
         `COPY (WITH d AS (SELECT *, row_number() OVER () AS __rid FROM read_parquet(${sqlString(parentData)})), ` +
-          `o AS (SELECT *, lead(${step}) OVER (PARTITION BY ${ep} ORDER BY ${step}) IS NULL AS __last_orig FROM d), ` +
+          `o AS (SELECT *, lead(${step}) OVER (PARTITION BY ${ep} ORDER BY ${step}) IS NULL AS __last_orig${nextColumns} FROM d), ` +
           `k AS (SELECT o.*, ${step} - row_number() OVER (PARTITION BY ${ep} ORDER BY ${step}) AS __run FROM o JOIN mask m ON m.rid = o.__rid WHERE m.keep = 1), ` +
           `r AS (SELECT *, dense_rank() OVER (PARTITION BY ${ep} ORDER BY __run) - 1 AS __seg FROM k), ` +
           `s AS (SELECT *, max(__seg) OVER (PARTITION BY ${ep}) AS __segs, lead(${step}) OVER (PARTITION BY ${ep}, __seg ORDER BY ${step}) IS NULL AS __last_new FROM r) ` +
@@ -183,7 +191,7 @@ export async function filterDataset(options: FilterOptions): Promise<DatasetMani
       const episodes = Number((await db.connection.runAndReadAll(`SELECT count(DISTINCT ${ep}) FROM read_parquet(${sqlString(join(temp, DATA_FILE))})`)).getRows()[0]![0]);
       return {
         counts: { read: kept, accepted: kept, quarantined: 0, episodes },
-        schema,
+        schema: childSchema,
         featureNames: parent.featureNames,
         sources: [],
         parents: [{ name: id.name, version: id.version, contentHash: parent.contentHash }],

@@ -86,3 +86,19 @@ export function copyNumericVector(
   }
   return nulls;
 }
+
+/**
+ * Copies a fixed-size ARRAY vector (e.g. FLOAT[20]) row-major into `out` at `offset`: its child vector is already
+ * row-major, so this is one block copy per chunk. Falls back to per-item values when the internals differ.
+ */
+export function copyArrayVector(vector: DuckDBVector, out: Float32Array | Float64Array | Int32Array, offset: number, count: number, width: number): void {
+  const child = (vector as unknown as { childData?: DuckDBVector }).childData;
+  if (child && child.itemCount >= count * width) {
+    copyNumericVector(child, out, offset, count * width);
+    return;
+  }
+  for (let i = 0; i < count; i++) {
+    const value = vector.getItem(i) as { items?: readonly unknown[] } | null;
+    for (let j = 0; j < width; j++) out[offset + i * width + j] = value?.items ? Number(value.items[j]) : NaN;
+  }
+}

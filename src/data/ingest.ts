@@ -284,25 +284,30 @@ async function runRules(connection: DuckDBConnection, schema: DatasetSchema, lay
   if (schema.behaviorProb?.kind === "probability") {
     select("propensity_out_of_range", schema.behaviorProb.column, S.prob, "(0, 1]", `isfinite(${S.prob}) AND (${S.prob} <= 0 OR ${S.prob} > 1)`);
   }
-  const term = schema.terminal ? `coalesce(${S.terminal}, false)` : "false";
-  const trunc = schema.truncated ? `coalesce(${S.truncated}, false)` : "false";
-  const leads = schema.nextObservations ? layout.featureNames.map((_, j) => `lead(${S.obs(j)}) OVER byStep AS lead_${j}`).join(", ") + "," : "";
+  const pos = `(CAST(${S.file} AS BIGINT) * 4294967296 + ${S.row})`;
+  const keyed = `${S.episode} IS NOT NULL AND ${S.episode} <> '' AND isfinite(${S.step})`;
+  // Per-episode facts by hash aggregation (no sort): last step and first position in the files.
   await connection.run(
-    `CREATE TEMP TABLE ordered AS SELECT ${S.file}, ${S.row}, ${S.episode}, ${S.step}, ${term} AS term, ${trunc} AS trunc, ` +
-      `row_number() OVER (PARTITION BY ${S.episode}, ${S.step} ORDER BY ${S.file}, ${S.row}) AS dup_rank, ` +
-      `lag(${S.step}) OVER (PARTITION BY ${S.episode} ORDER BY ${S.file}, ${S.row}) AS prev_step, ` +
-      `max(${S.step}) OVER (PARTITION BY ${S.episode}) AS last_step, ${leads} ` +
-      `lead(${S.step}) OVER byStep AS next_step ` +
-      (schema.nextObservations ? `, ${layout.featureNames.map((_, j) => S.next(j)).join(", ")} ` : "") +
-      `FROM staged WHERE ${S.episode} IS NOT NULL AND ${S.episode} <> '' AND isfinite(${S.step}) ` +
-      `WINDOW byStep AS (PARTITION BY ${S.episode} ORDER BY ${S.step}, ${S.file}, ${S.row})`,
+    `CREATE TEMP TABLE episode_info AS SELECT ${S.episode}, max(${S.step}) AS last_step, min(${pos}) AS first_pos FROM staged WHERE ${keyed} GROUP BY ${S.episode}`,
   );
-  select("duplicate_step", schema.step, S.step, "one row per (episode, step)", "dup_rank > 1", "ordered");
+  // The one sort: each row's previous step in file order.
+  await connection.run(
+    `CREATE TEMP TABLE ordered AS SELECT ${S.file}, ${S.row}, ${S.step}, lag(${S.step}) OVER (PARTITION BY ${S.episode} ORDER BY ${S.file}, ${S.row}) AS prev_step FROM staged WHERE ${keyed}`,
+  );
+  parts.push(
+    `SELECT s.${S.file} AS file, s.${S.row} AS row, 'duplicate_step' AS code, ${sqlString(schema.step)} AS field, CAST(s.${S.step} AS VARCHAR) AS value, 'one row per (episode, step)' AS expected ` +
+      `FROM staged s JOIN (SELECT ${S.episode}, ${S.step}, min(${pos}) AS first FROM staged WHERE ${keyed} GROUP BY ALL HAVING count(*) > 1) d ` +
+      `ON s.${S.episode} = d.${S.episode} AND s.${S.step} = d.${S.step} WHERE (CAST(s.${S.file} AS BIGINT) * 4294967296 + s.${S.row}) > d.first`,
+  );
   select("step_disorder", schema.step, S.step, "a step after the previous one", `prev_step IS NOT NULL AND ${S.step} < prev_step`, "ordered");
   select("step_gap", schema.step, S.step, "previous step + 1", `prev_step IS NOT NULL AND ${S.step} > prev_step + 1`, "ordered");
-  select("terminal_not_last", schema.terminal ?? "terminal", S.step, "the last step of the episode", `term AND ${S.step} < last_step`, "ordered");
-  select("truncated_not_last", schema.truncated ?? "truncated", S.step, "the last step of the episode", `trunc AND ${S.step} < last_step`, "ordered");
+  const ended = `(SELECT s.*, e.last_step FROM staged s JOIN episode_info e ON s.${S.episode} = e.${S.episode} WHERE ${schema.terminal ? `coalesce(s.${S.terminal}, false)` : "false"} OR ${schema.truncated ? `coalesce(s.${S.truncated}, false)` : "false"})`;
+  if (schema.terminal) select("terminal_not_last", schema.terminal, S.step, "the last step of the episode", `coalesce(${S.terminal}, false) AND ${S.step} < last_step`, ended);
+  if (schema.truncated) select("truncated_not_last", schema.truncated, S.step, "the last step of the episode", `coalesce(${S.truncated}, false) AND ${S.step} < last_step`, ended);
   if (schema.nextObservations) {
+    const leads = layout.featureNames.map((_, j) => `lead(${S.obs(j)}) OVER byStep AS lead_${j}`).join(", ");
+    const byStep = `(SELECT ${S.file}, ${S.row}, ${S.step}, ${layout.featureNames.map((_, j) => S.next(j)).join(", ")}, ${leads}, lead(${S.step}) OVER byStep AS next_step ` +
+      `FROM staged WHERE ${keyed} WINDOW byStep AS (PARTITION BY ${S.episode} ORDER BY ${S.step}, ${S.file}, ${S.row}))`;
     for (let j = 0; j < dim; j++) {
       select(
         "next_observation_mismatch",
@@ -310,7 +315,7 @@ async function runRules(connection: DuckDBConnection, schema: DatasetSchema, lay
         S.next(j),
         `the next step's ${layout.featureNames[j]}`,
         `next_step = ${S.step} + 1 AND abs(${S.next(j)} - lead_${j}) > 1e-5 * (1 + abs(lead_${j}))`,
-        "ordered",
+        byStep,
       );
     }
   }
@@ -374,7 +379,7 @@ async function analyse(connection: DuckDBConnection, files: string[], schema: Da
   options.onProgress?.({ stage: "validate", rows: read });
   await runRules(connection, schema, layout);
   await connection.run(
-    `CREATE TEMP TABLE accepted AS SELECT s.* FROM staged s ANTI JOIN quarantine q ON s.${S.file} = q.file AND s.${S.row} = q.row`,
+    `CREATE TEMP VIEW accepted AS SELECT s.* FROM staged s ANTI JOIN quarantine q ON s.${S.file} = q.file AND s.${S.row} = q.row`,
   );
   const counts = (
     await connection.runAndReadAll(
@@ -430,39 +435,42 @@ export async function validateFiles(files: string[], schema: DatasetSchema | str
   }
 }
 
-/** Writes the accepted rows, episode by episode in order of first appearance, with derived fields filled. */
+/**
+ * Writes the accepted rows, episode by episode in order of first appearance and by step within an episode, with
+ * the episode-end flags filled. Next observations are stored only when the schema names them; otherwise the
+ * loader derives them from the following row of the same episode.
+ */
 async function writeAccepted(analysis: Analysis, schema: DatasetSchema, path: string): Promise<void> {
   const { connection, layout } = analysis;
   const stored = layout.schema;
   const q = sqlIdent;
-  const leads = layout.featureNames.map((_, j) => `lead(${S.obs(j)}) OVER w AS lead_${j}`).join(", ");
-  const term = schema.terminal ? `coalesce(${S.terminal}, false)` : "false";
-  const trunc = schema.truncated ? `coalesce(${S.truncated}, false)` : "false";
+  const term = schema.terminal ? `coalesce(a.${S.terminal}, false)` : "false";
+  const trunc = schema.truncated ? `coalesce(a.${S.truncated}, false)` : "false";
+  const isLast = `(a.${S.step} = e.last_step)`;
   const endFlag = (flag: "terminal" | "truncated", own: string) =>
-    schema.episodeEnd === flag ? `(${own} OR (is_last AND NOT ${term} AND NOT ${trunc}))` : own;
+    schema.episodeEnd === flag ? `(${own} OR (${isLast} AND NOT ${term} AND NOT ${trunc}))` : own;
   const columns = [
-    `ep_index AS ${q(EPISODE_INDEX_COLUMN)}`,
-    `${S.episode} AS ${q(stored.episode)}`,
-    `CAST(${S.step} AS INTEGER) AS ${q(stored.step)}`,
-    ...(stored.timestamp ? [`${S.ts} AS ${q(stored.timestamp)}`] : []),
-    ...layout.featureNames.map((f, j) => `CAST(${S.obs(j)} AS FLOAT) AS ${q(f)}`),
-    ...layout.nextNames.map((f, j) => `CAST(${schema.nextObservations ? S.next(j) : `coalesce(lead_${j}, 0)`} AS FLOAT) AS ${q(f)}`),
+    `e.ep_index AS ${q(EPISODE_INDEX_COLUMN)}`,
+    `a.${S.episode} AS ${q(stored.episode)}`,
+    `CAST(a.${S.step} AS INTEGER) AS ${q(stored.step)}`,
+    ...(stored.timestamp ? [`a.${S.ts} AS ${q(stored.timestamp)}`] : []),
+    ...layout.featureNames.map((f, j) => `CAST(a.${S.obs(j)} AS FLOAT) AS ${q(f)}`),
+    ...(schema.nextObservations ? layout.nextNames.map((f, j) => `CAST(a.${S.next(j)} AS FLOAT) AS ${q(f)}`) : []),
     ...(stored.action.kind === "discrete"
-      ? [`CAST(${S.action(0)} AS INTEGER) AS ${q(stored.action.column)}`]
-      : layout.actionColumns.map((c, k) => `CAST(${S.action(k)} AS FLOAT) AS ${q(c)}`)),
-    `CAST(${S.reward} AS FLOAT) AS ${q(stored.reward.column)}`,
+      ? [`CAST(a.${S.action(0)} AS INTEGER) AS ${q(stored.action.column)}`]
+      : layout.actionColumns.map((c, k) => `CAST(a.${S.action(k)} AS FLOAT) AS ${q(c)}`)),
+    `CAST(a.${S.reward} AS FLOAT) AS ${q(stored.reward.column)}`,
     `CAST(${endFlag("terminal", term)} AS UTINYINT) AS ${q(stored.terminal!)}`,
     `CAST(${endFlag("truncated", trunc)} AS UTINYINT) AS ${q(stored.truncated!)}`,
-    ...(stored.behaviorProb ? [`${S.prob} AS ${q(stored.behaviorProb.column)}`] : []),
-    ...(stored.policyVersion ? [`${S.policy} AS ${q(stored.policyVersion)}`] : []),
-    ...(stored.metadata ?? []).map((m, k) => `${S.meta(k)} AS ${q(m)}`),
+    ...(stored.behaviorProb ? [`a.${S.prob} AS ${q(stored.behaviorProb.column)}`] : []),
+    ...(stored.policyVersion ? [`a.${S.policy} AS ${q(stored.policyVersion)}`] : []),
+    ...(stored.metadata ?? []).map((m, k) => `a.${S.meta(k)} AS ${q(m)}`),
   ];
   await connection.run(
-    `COPY (WITH firsts AS (SELECT ${S.episode}, min(CAST(${S.file} AS BIGINT) * 4294967296 + ${S.row}) AS first_pos FROM accepted GROUP BY ${S.episode}), ` +
-      `idx AS (SELECT ${S.episode}, CAST(row_number() OVER (ORDER BY first_pos) - 1 AS INTEGER) AS ep_index FROM firsts), ` +
-      `d AS (SELECT a.*, idx.ep_index, ${leads}, (lead(a.${S.step}) OVER w) IS NULL AS is_last FROM accepted a JOIN idx ON a.${S.episode} = idx.${S.episode} ` +
-      `WINDOW w AS (PARTITION BY a.${S.episode} ORDER BY a.${S.step})) ` +
-      `SELECT ${columns.join(", ")} FROM d ORDER BY ep_index, ${S.step}) TO ${sqlString(path)} (FORMAT parquet)`,
+    `COPY (WITH e AS (SELECT ${S.episode}, last_step, CAST(row_number() OVER (ORDER BY first_pos) - 1 AS INTEGER) AS ep_index FROM episode_info ` +
+      `WHERE ${S.episode} NOT IN (SELECT episode FROM quarantine WHERE episode IS NOT NULL)) ` +
+      `SELECT ${columns.join(", ")} FROM accepted a JOIN e ON a.${S.episode} = e.${S.episode} ORDER BY e.ep_index, a.${S.step}) ` +
+      `TO ${sqlString(path)} (FORMAT parquet)`,
   );
 }
 

@@ -4,7 +4,7 @@ import { DataError } from "./errors.js";
 
 /**
  * How a dataset schema maps onto the columns of a stored version's data.parquet. A stored version always has
- * scalar observation columns, explicit next-observation columns and explicit terminal/truncated flags, plus
+ * scalar observation columns (next-observation columns only when the schema gives them) and explicit terminal/truncated flags, plus
  * `episode_index` (0-based, rows of an episode contiguous and ordered by step).
  */
 export const EPISODE_INDEX_COLUMN = "episode_index";
@@ -12,6 +12,7 @@ export const EPISODE_INDEX_COLUMN = "episode_index";
 export interface StoredLayout {
   schema: DatasetSchema;
   featureNames: string[];
+  /** Stored next-observation columns; empty when the schema leaves them to be derived at load time. */
   nextNames: string[];
   actionColumns: string[];
 }
@@ -22,12 +23,12 @@ export function storedLayout(input: DatasetSchema): StoredLayout {
     ? Array.isArray(input.nextObservations)
       ? [...input.nextObservations]
       : Array.from({ length: input.nextObservations.size }, (_, i) => `${(input.nextObservations as { column: string }).column}_${i}`)
-    : featureNames.map((f) => `next_${f}`);
+    : [];
   const actionColumns = input.action.kind === "discrete" ? [input.action.column] : [...input.action.columns];
   const schema: DatasetSchema = {
     ...input,
     observations: featureNames,
-    nextObservations: nextNames,
+    nextObservations: nextNames.length > 0 ? nextNames : undefined,
     terminal: input.terminal ?? "terminal",
     truncated: input.truncated ?? "truncated",
   };

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { copyNumericVector, openDuckDB, sqlIdent, sqlString } from "./duckdb.js";
+import { copyArrayVector, copyNumericVector, openDuckDB, sqlIdent, sqlString } from "./duckdb.js";
 import { DataError } from "./errors.js";
 import { EPISODE_INDEX_COLUMN } from "./layout.js";
 import { DATA_FILE, hashFile, readManifest, resolveStoreDir, resolveVersion, versionDir, type DatasetManifest } from "./store.js";
@@ -33,7 +33,7 @@ export async function loadTransitions(store: string | undefined, ref: string, op
   }
   const schema = manifest.schema;
   const featureNames = [...manifest.featureNames];
-  const nextNames = schema.nextObservations as string[];
+  const nextNames = (schema.nextObservations as string[] | undefined) ?? [];
   const dim = featureNames.length;
   const actionSpace = actionSpaceOf(manifest);
   const actionColumns = schema.action.kind === "discrete" ? [schema.action.column] : schema.action.columns;
@@ -50,23 +50,26 @@ export async function loadTransitions(store: string | undefined, ref: string, op
   const steps = new Int32Array(size);
   const episodeIndex = new Int32Array(size);
 
-  // Column order of the query, each with where its values go.
-  const targets: Array<{ column: string; out: Float32Array | Float64Array | Int32Array | Uint8Array; base: number; stride: number }> = [
-    { column: EPISODE_INDEX_COLUMN, out: episodeIndex, base: 0, stride: 1 },
-    { column: schema.step, out: steps, base: 0, stride: 1 },
-    ...featureNames.map((c, j) => ({ column: c, out: observations, base: j, stride: dim })),
-    ...nextNames.map((c, j) => ({ column: c, out: nextObservations, base: j, stride: dim })),
-    ...actionColumns.map((c, k) => ({ column: c, out: actions, base: k, stride: actionDim })),
-    { column: schema.reward.column, out: rewards, base: 0, stride: 1 },
-    { column: schema.terminal!, out: terminals, base: 0, stride: 1 },
-    { column: schema.truncated!, out: truncations, base: 0, stride: 1 },
-    ...(schema.behaviorProb && behaviorProb ? [{ column: schema.behaviorProb.column, out: behaviorProb, base: 0, stride: 1 }] : []),
+  // Query columns in order, each with where its values go. Observation-like groups are read as one FLOAT[width]
+  // array column: its child vector is row-major already, so a chunk is one block copy.
+  type Target = { sql: string; out: Float32Array | Float64Array | Int32Array | Uint8Array; width: number };
+  const group = (columns: string[]) => `[${columns.map(sqlIdent).join(", ")}]::FLOAT[${columns.length}]`;
+  const targets: Target[] = [
+    { sql: sqlIdent(EPISODE_INDEX_COLUMN), out: episodeIndex, width: 1 },
+    { sql: sqlIdent(schema.step), out: steps, width: 1 },
+    ...(dim > 0 ? [{ sql: group(featureNames), out: observations, width: dim }] : []),
+    ...(nextNames.length > 0 ? [{ sql: group(nextNames), out: nextObservations, width: dim }] : []),
+    actionSpace.kind === "discrete" ? { sql: sqlIdent(actionColumns[0]!), out: actions, width: 1 } : { sql: group(actionColumns), out: actions, width: actionDim },
+    { sql: sqlIdent(schema.reward.column), out: rewards, width: 1 },
+    { sql: sqlIdent(schema.terminal!), out: terminals, width: 1 },
+    { sql: sqlIdent(schema.truncated!), out: truncations, width: 1 },
+    ...(schema.behaviorProb && behaviorProb ? [{ sql: sqlIdent(schema.behaviorProb.column), out: behaviorProb, width: 1 }] : []),
   ];
 
   const db = await openDuckDB();
   let row = 0;
   try {
-    const result = await db.connection.stream(`SELECT ${targets.map((t) => sqlIdent(t.column)).join(", ")} FROM read_parquet(${sqlString(path)})`);
+    const result = await db.connection.stream(`SELECT ${targets.map((t) => t.sql).join(", ")} FROM read_parquet(${sqlString(path)})`);
     for (;;) {
       const chunk = await result.fetchChunk();
       if (!chunk || chunk.rowCount === 0) break;
@@ -74,7 +77,9 @@ export async function loadTransitions(store: string | undefined, ref: string, op
       if (row + count > size) throw new DataError("row_count_mismatch", `${id.name}@${id.version}: data.parquet has more rows than the manifest's ${size}`, { file: path });
       for (let c = 0; c < targets.length; c++) {
         const t = targets[c]!;
-        copyNumericVector(chunk.getColumnVector(c), t.out, row * t.stride + t.base, count, t.stride);
+        const vector = chunk.getColumnVector(c);
+        if (t.width === 1) copyNumericVector(vector, t.out, row, count);
+        else copyArrayVector(vector, t.out as Float32Array, row * t.width, count, t.width);
       }
       row += count;
     }
@@ -88,6 +93,14 @@ export async function loadTransitions(store: string | undefined, ref: string, op
   const episodeStarts = new Int32Array(episodes + 1);
   for (let i = 1, e = 1; i < size; i++) if (episodeIndex[i] !== episodeIndex[i - 1]) episodeStarts[e++] = i;
   episodeStarts[episodes] = size;
+  if (nextNames.length === 0) {
+    // Derived next observations: the following row of the same episode; zeros after an episode's last step.
+    for (let e = 0; e < episodes; e++) {
+      const start = episodeStarts[e]!;
+      const end = episodeStarts[e + 1]!;
+      nextObservations.set(observations.subarray((start + 1) * dim, end * dim), start * dim);
+    }
+  }
 
   return {
     size,

@@ -1,0 +1,58 @@
+// Ingest + validate + store 1,000,000 transitions x 20 float features from Parquet (target < 3 s), then load the
+// version into typed arrays (target < 0.5 s). Prints peak RSS. Run: npx tsx bench/ingest.ts [rows]
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ingest } from "../src/data/ingest.js";
+import { loadTransitions } from "../src/data/loader.js";
+import { mulberry32 } from "../src/data/random.js";
+import { parseSchema } from "../src/data/schema.js";
+import { writeColumns, type ColumnData } from "../src/data/write-columns.js";
+
+const rows = Number(process.argv[2] ?? 1_000_000);
+const features = 20;
+const episodeLength = 100;
+const dir = mkdtempSync(join(tmpdir(), "hindcast-bench-ingest-"));
+try {
+  const random = mulberry32(1);
+  const columns: Record<string, ColumnData> = {};
+  const episode = new Int32Array(rows);
+  const step = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    episode[i] = Math.floor(i / episodeLength);
+    step[i] = i % episodeLength;
+  }
+  columns.episode_id = episode;
+  columns.step = step;
+  for (let j = 0; j < features; j++) columns[`f${j}`] = new Float32Array(rows).map(() => random() * 2 - 1);
+  columns.action = new Int32Array(rows).map(() => Math.floor(random() * 4));
+  columns.reward = new Float32Array(rows).map(() => -random());
+  columns.propensity = new Float64Array(rows).fill(0.25);
+  const source = join(dir, "logged.parquet");
+  await writeColumns(source, columns);
+  const schema = parseSchema({
+    episode: "episode_id",
+    step: "step",
+    observations: Array.from({ length: features }, (_, j) => `f${j}`),
+    action: { column: "action", kind: "discrete", n: 4 },
+    reward: { column: "reward", min: -1, max: 0 },
+    behaviorProb: { column: "propensity", kind: "probability" },
+  });
+
+  const store = join(dir, "store");
+  let start = performance.now();
+  const { report } = await ingest({ files: [source], schema, dataset: "bench", store });
+  const ingestSeconds = (performance.now() - start) / 1000;
+  start = performance.now();
+  const transitions = await loadTransitions(store, "bench@latest");
+  const loadSeconds = (performance.now() - start) / 1000;
+  const peakMiB = process.resourceUsage().maxRSS / 1024;
+
+  const verdict = (value: number, target: number) => (value < target ? "PASS" : "MISS");
+  console.log(`rows ${rows} x ${features} features (measured under load on a shared 2-core machine)`);
+  console.log(`ingest+validate+store  ${ingestSeconds.toFixed(2)} s   target < 3 s     ${verdict(ingestSeconds, 3)}   (accepted ${report.accepted}, quarantined ${report.quarantined})`);
+  console.log(`load into typed arrays ${loadSeconds.toFixed(2)} s   target < 0.5 s   ${verdict(loadSeconds, 0.5)}   (${transitions.size} rows, ${transitions.episodeStarts.length - 1} episodes)`);
+  console.log(`peak RSS               ${peakMiB.toFixed(0)} MiB`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
