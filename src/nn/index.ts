@@ -12,3 +12,4 @@ export { compileStep, TrainingStep, buildProgram, programToOnnx, type CompileOpt
 export { exportOnnx, type ExportOptions } from "./export.js";
 export { lowerToOnnx, OPSET } from "./onnx.js";
 export { readSafetensors, writeSafetensors, type SafetensorsEntry } from "./safetensors.js";
+export { compileForward, ForwardFunction, type ForwardOptions } from "./forward.js";

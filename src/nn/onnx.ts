@@ -45,7 +45,12 @@ class OnnxBuilder {
   private readonly names = new Map<number, string>();
   private counter = 0;
 
-  constructor(private readonly options: LoweringOptions) {}
+  /** Inputs whose shape never takes the symbolic batch (state vectors). */
+  private readonly fixedShape: Set<string>;
+
+  constructor(private readonly options: LoweringOptions) {
+    this.fixedShape = new Set([...options.inputs].filter(([t]) => t.op === "state").map(([, name]) => name));
+  }
 
   build(): OnnxNs.IGraphProto {
     const { inputs, outputs } = this.options;
@@ -84,7 +89,8 @@ class OnnxBuilder {
 
   private valueInfo(name: string, shape: Shape, dtype: DType): OnnxNs.IValueInfoProto {
     const batch = this.options.dynamicBatch;
-    const dim = shape.map((d, i) => (i === 0 && batch !== undefined && d === batch ? { dimParam: "batch" } : { dimValue: d }));
+    const symbolic = batch !== undefined && !this.fixedShape.has(name);
+    const dim = shape.map((d, i) => (i === 0 && symbolic && d === batch ? { dimParam: "batch" } : { dimValue: d }));
     return { name, type: { tensorType: { elemType: ELEM_TYPE[dtype], shape: { dim } } } };
   }
 

@@ -10,6 +10,7 @@ import { mlp, ensembleMlp, linear } from "./layers.js";
 import { adam, adamW, sgd, polyak } from "./optim.js";
 import { compileStep, type TrainingStep } from "./step.js";
 import { exportOnnx } from "./export.js";
+import { compileForward } from "./forward.js";
 import { readSafetensors } from "./safetensors.js";
 import { tanhGaussian } from "./distributions.js";
 import { Rng } from "./random.js";
@@ -307,4 +308,72 @@ test("feeds are checked: missing, wrong length, unknown", async () => {
   await assert.rejects(step.run({ x: new Float32Array(12) }), (e: unknown) => e instanceof NnError && e.code === "missing_feed");
   await assert.rejects(step.run({ x: new Float32Array(11), y: new Float32Array(4) }), (e: unknown) => e instanceof NnError && e.code === "bad_feed");
   await assert.rejects(step.run({ x: new Float32Array(12), y: new Float32Array(4), z: [1] }), (e: unknown) => e instanceof NnError && e.code === "unknown_name");
+});
+
+/** The README's worked example (DQN + CQL term), run on both backends. */
+function dqnGraph(B: number, obsDim: number, nActions: number) {
+  const g = new Graph({ seed: 7 });
+  const obs = g.input("obs", [B, obsDim]);
+  const action = g.input("action", [B], "int64");
+  const reward = g.input("reward", [B]);
+  const nextObs = g.input("next_obs", [B, obsDim]);
+  const done = g.input("done", [B]);
+  const q = mlp(g, "q", [obsDim, 32, 32, nActions]);
+  const qTarget = mlp(g, "q_target", [obsDim, 32, 32, nActions], { copyOf: q });
+  const qAll = q.apply(obs);
+  const qTaken = op.reshape(op.takeAlongAxis(qAll, op.reshape(action, [B, 1]), 1), [B]);
+  const nextMax = op.max(qTarget.apply(nextObs), [1]);
+  const target = op.stopGradient(op.add(reward, op.mul(op.mul(0.99, op.sub(1, done)), nextMax)));
+  const tdLoss = op.mean(op.square(op.sub(qTaken, target)));
+  const cql = op.mean(op.sub(op.logSumExp(qAll, [1]), qTaken));
+  const loss = op.add(tdLoss, op.mul(1.0, cql));
+  adam(loss, q.params, { lr: 3e-4, maxGradNorm: 10 });
+  polyak(qTarget.params, q.params, 0.005);
+  g.output("loss", loss);
+  g.output("td_loss", tdLoss);
+  g.output("q", qAll);
+  g.output("greedy", op.argMax(qAll, 1));
+  return { g, obs, qAll };
+}
+
+test("the README's DQN/CQL step runs identically on both backends; a forward function serves any batch size", async () => {
+  const [B, obsDim, nActions] = [8, 5, 3];
+  const rng = new Rng(13);
+  const batches = Array.from({ length: 3 }, () => ({
+    obs: rng.fillNormal(new Float32Array(B * obsDim)),
+    action: Int32Array.from({ length: B }, () => rng.int(nActions)),
+    reward: rng.fillNormal(new Float32Array(B)),
+    next_obs: rng.fillNormal(new Float32Array(B * obsDim)),
+    done: Float32Array.from({ length: B }, () => (rng.uniform() < 0.2 ? 1 : 0)),
+  }));
+  const traces: number[][] = [];
+  let ortStep: TrainingStep | undefined;
+  let built: ReturnType<typeof dqnGraph> | undefined;
+  for (const backend of ["ort", "interpreter"] as const) {
+    built = dqnGraph(B, obsDim, nActions);
+    const step = await compileStep(built.g, { backend });
+    const trace: number[] = [];
+    for (const batch of batches) {
+      const out = await step.run(batch);
+      trace.push(out.loss as number, out.td_loss as number);
+      const q = out.q as Float32Array;
+      const greedy = out.greedy as Int32Array;
+      for (let b = 0; b < B; b++) {
+        const row = Array.from(q.subarray(b * nActions, (b + 1) * nActions));
+        assert.equal(greedy[b], row.indexOf(Math.max(...row)));
+      }
+    }
+    traces.push(trace);
+    if (backend === "ort") ortStep = step;
+  }
+  traces[0]!.forEach((v, i) => assert.ok(Math.abs(v - traces[1]![i]!) < 1e-4 * (1 + Math.abs(v)), `${v} vs ${traces[1]![i]}`));
+
+  // Q-values for 3 rows with the trained parameters vs the training graph's output on a full batch.
+  const { g, obs, qAll } = dqnGraph(B, obsDim, nActions);
+  const forward = await compileForward(g, { inputs: { obs }, outputs: { q: qAll } });
+  const probe = batches[0]!.obs;
+  const few = await forward.run({ obs: probe.slice(0, 3 * obsDim) }, ortStep!.params);
+  const full = (await ortStep!.run(batches[0]!)).q as Float32Array;
+  Array.from(few.q!).forEach((v, i) => assert.ok(Math.abs(v - full[i]!) < 1e-5, `${v} vs ${full[i]}`));
+  await forward.dispose();
 });
