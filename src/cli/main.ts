@@ -11,9 +11,17 @@ import { register as registerAudit } from "./commands/audit.js";
 import { register as registerTokens } from "./commands/tokens.js";
 import { register as registerSimulate } from "./commands/simulate.js";
 import { register as registerRollout } from "./commands/rollout.js";
+import { register as registerTrain } from "./commands/train.js";
+import { register as registerPredict } from "./commands/predict.js";
+import { register as registerIngest } from "./commands/ingest.js";
+import { register as registerValidate } from "./commands/validate.js";
+import { register as registerStats } from "./commands/stats.js";
+import { register as registerDatasets } from "./commands/datasets.js";
+import { register as registerSplit } from "./commands/split.js";
+import { register as registerFilter } from "./commands/filter.js";
 
 /** Each command module adds its subcommand(s) to the program; the CLI has no logic of its own. */
-const commandModules: Array<(program: Command) => void> = [registerOpe, registerSelect, registerRuns, registerPolicies, registerPromote, registerRollback, registerAudit, registerTokens, registerSimulate, registerRollout];
+const commandModules: Array<(program: Command) => void> = [registerOpe, registerSelect, registerRuns, registerPolicies, registerPromote, registerRollback, registerAudit, registerTokens, registerSimulate, registerRollout, registerTrain, registerPredict, registerIngest, registerValidate, registerStats, registerDatasets, registerSplit, registerFilter];
 
 export function buildProgram(): Command {
   const program = new Command("hindcast")
