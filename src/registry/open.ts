@@ -16,7 +16,7 @@ export interface OpenRegistryOptions extends SqlRegistryOptions {
 
 /** The URL to use: an explicit one, else `HINDCAST_REGISTRY`, else the project-local SQLite file. */
 export function resolveRegistryUrl(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return explicit ?? env["HINDCAST_REGISTRY"] ?? DEFAULT_REGISTRY_URL;
+  return explicit || env["HINDCAST_REGISTRY"] || DEFAULT_REGISTRY_URL;
 }
 
 /**

@@ -275,6 +275,8 @@ function suite(name: "sqlite" | "postgres") {
       assert.deepEqual(routing.shadows.map((s) => s.policy.version), [2, 3]);
       assert.equal(routing.canary, null);
       assert.equal(routing.production?.policy.version, 1);
+      const all = await registry.allRouting();
+      assert.deepEqual(all.map((r) => [r.deployment, r.production?.policy.version, r.shadows.length]), [["default", 1, 2]]);
       const other = await registry.routing("checkout");
       assert.deepEqual([other.production, other.canary, other.shadows], [null, null, []]);
       await expectCode(registry.promote("pricing@2", "canary", { fraction: 0.1, deployment: "checkout" }), "deployment_mismatch");
@@ -337,6 +339,72 @@ function suite(name: "sqlite" | "postgres") {
       assert.equal(Number((await backend.raw("SELECT COUNT(*) AS n FROM audit_log"))[0]!["n"]), entries.length);
       await assert.rejects(backend.raw("UPDATE audit_log SET actor = 'mallory'"), /append-only/);
       await assert.rejects(backend.raw("DELETE FROM audit_log"), /append-only/);
+    });
+
+    withRegistry("each mutating method changes state with exactly one audit row; readers change nothing", async (registry, backend, time) => {
+      const tables = ["dataset_versions", "runs", "run_metrics", "policies", "evaluations", "deployments", "stage_history", "stage_counters", "routing_state", "gate_config", "pipeline_steps", "api_tokens"];
+      const snapshot = async () => JSON.stringify(await Promise.all(tables.map((t) => backend.raw(`SELECT * FROM ${t} ORDER BY 1`))));
+      const auditCount = async () => Number((await backend.raw("SELECT COUNT(*) AS n FROM audit_log"))[0]!["n"]);
+      const { run } = await seed(registry, 3);
+      await toProduction(registry, "pricing@1", time);
+      let adminToken = "";
+      const mutations: Array<[string, () => Promise<unknown>]> = [
+        ["registerDatasetVersion", () => registry.registerDatasetVersion({ name: "clicks", version: 4, hash: "f".repeat(64) })],
+        ["createRun", () => registry.createRun({ algorithm: "iql", config: {}, seed: 1, codeVersion: "x" })],
+        ["updateRun", () => registry.updateRun(run.id, { status: "succeeded" })],
+        ["logMetrics", () => registry.logMetrics(run.id, [{ name: "loss", step: 0, value: 1 }])],
+        ["registerPolicy", () => registry.registerPolicy({ name: "other", sha256: sha("other"), artifactPath: "/o" })],
+        ["recordEvaluation", () => registry.recordEvaluation({ policy: "other", estimator: "dr", value: 1, lower: 0.9, upper: 1.1, split: "heldout", dataset: { name: "clicks", version: 3 } })],
+        ["promote", () => registry.promote("pricing@2", "shadow")],
+        ["recordTraffic", () => registry.recordTraffic("pricing@2", { decisions: 3, safetyViolations: 1 })],
+        ["retire", () => registry.retire("pricing@2", "not needed")],
+        ["rollback", () => registry.rollback({ reason: "drill", details: { guard: "reward", p: 0.001 } })],
+        ["setGates", () => registry.setGates({ ...(easyGates as object), canary: { minShadowDecisions: 7 } } as never)],
+        ["recordStep", () => registry.recordStep({ pipeline: "p", name: "s", inputHash: "h", status: "failed", error: "boom" })],
+        ["createToken", async () => (adminToken = (await registry.createToken("first", "admin")).token)],
+      ];
+      for (const [name, call] of mutations) {
+        const [before, count] = [await snapshot(), await auditCount()];
+        await call();
+        assert.notEqual(await snapshot(), before, `${name} changed nothing`);
+        assert.equal(await auditCount(), count + 1, `${name} wrote ${(await auditCount()) - count} audit rows`);
+      }
+      // createToken ran last, so access control is now on: read as a reader-role token.
+      const asAdmin = await backend.open({ token: adminToken });
+      const reader = await backend.open({ token: (await asAdmin.createToken("viewer", "reader")).token });
+      await asAdmin.close();
+      const [before, count] = [await snapshot(), await auditCount()];
+      const readers: Array<(registry: Registry) => Promise<unknown>> = [
+        (registry) => registry.listRuns(),
+        (registry) => registry.getRun(run.id),
+        (registry) => registry.getMetrics(run.id),
+        (registry) => registry.listPolicies(),
+        (registry) => registry.getPolicy("pricing"),
+        (registry) => registry.listEvaluations(null),
+        (registry) => registry.stageHistory(),
+        (registry) => registry.routing(),
+        (registry) => registry.allRouting(),
+        (registry) => registry.routingVersion(),
+        (registry) => registry.counters("pricing@2", "shadow"),
+        (registry) => registry.gates(),
+        (registry) => registry.policyLineage("pricing@1"),
+        (registry) => registry.trainedOn({ name: "clicks", version: 3 }),
+        (registry) => registry.inProduction(),
+        (registry) => registry.listSteps(),
+        (registry) => registry.findStep("p", "s", "h"),
+        (registry) => registry.listDatasetVersions(),
+        (registry) => registry.getDatasetVersion({ name: "clicks", version: 3 }),
+        (registry) => registry.audit(),
+      ];
+      try {
+        for (const read of readers) await read(reader);
+        const rollbackEntry = (await reader.audit({ action: "policy.rollback" }))[0]!;
+        assert.deepEqual(rollbackEntry.details["details"], { guard: "reward", p: 0.001 });
+      } finally {
+        await reader.close();
+      }
+      assert.equal(await snapshot(), before);
+      assert.equal(await auditCount(), count);
     });
 
     withRegistry("tokens: hashed at rest, roles enforced, revocation, authenticate for the HTTP API", async (_registry, backend) => {

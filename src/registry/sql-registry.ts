@@ -127,6 +127,7 @@ export class SqlRegistry implements Registry {
   async createToken(name: string, role: Role): Promise<{ token: string; info: TokenInfo }> {
     if (!isRole(role)) throw new RegistryError("forbidden", `unknown role ${String(role)}`, { role });
     return this.driver.write(async (tx) => {
+      await tx.lock("tokens");
       const who = await this.principal(tx);
       if (who.tokenId === null && role !== "admin") {
         throw new RegistryError("forbidden", "the first token of a registry must have role admin", { role });
@@ -323,6 +324,7 @@ export class SqlRegistry implements Registry {
     }
     return this.mutating("trainer", "policies.register", async (tx, who) => {
       await tx.lock(`policy:${input.name}`);
+      await tx.lock(`policy-sha256:${sha256}`);
       const existing = await tx.get<SqlRow>("SELECT * FROM policies WHERE sha256 = ?", [sha256]);
       if (existing) return policyRecord(existing);
       let sensitive: string[] = [];
