@@ -73,7 +73,7 @@ export async function fitFqe(transitions: Transitions, policy: TargetPolicy, opt
   const steps = options.steps ?? 3000;
   const batch = Math.min(options.batchSize ?? 256, size);
   const learningRate = options.learningRate ?? 1e-3;
-  const tau = options.tau ?? 0.01;
+  const tau = options.tau ?? 0.05;
   const seed = options.seed ?? 0;
   const rng = new Rng(seed);
 

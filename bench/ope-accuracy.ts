@@ -1,0 +1,143 @@
+/**
+ * Off-policy estimates against simulator ground truth (issue 6). For each env, 1,000 episodes are logged with a
+ * softmax behaviour policy; candidate target policies sit at several distances from it (softmax temperatures and an
+ * epsilon-greedy policy). Ground truth: the mean discounted return of 2,000 fresh on-policy episodes per candidate.
+ * Reports each estimator's relative error and the Spearman rank correlation of its estimates with the truth.
+ * Targets: DR/WDR relative error < 10% and Spearman >= 0.8 on the near-behaviour candidates.
+ * Run: npx tsx bench/ope-accuracy.ts [--quick]
+ */
+import { parseBehavior } from "../src/envs/behavior.js";
+import { heuristicController, makeEnv } from "../src/envs/registry.js";
+import { simulateDataset } from "../src/envs/simulate.js";
+import { evaluatePolicy, type EstimatorName } from "../src/ope/evaluate.js";
+import { behaviorAsTarget } from "../src/ope/targets.js";
+
+const quick = process.argv.includes("--quick");
+const LOGGED_EPISODES = quick ? 300 : 1000;
+const TRUTH_EPISODES = quick ? 500 : 2000;
+const FQE_STEPS = quick ? 2000 : 3000;
+const estimators: EstimatorName[] = ["is", "pdis", "wis", "wpdis", "fqe", "dr", "wdr"];
+
+interface Study {
+  env: string;
+  maxEpisodeSteps: number;
+  gamma: number;
+  behavior: string;
+  /** [spec, near-behaviour?] */
+  candidates: Array<[string, boolean]>;
+}
+
+const studies: Study[] = [
+  {
+    env: "CartPole-v1",
+    maxEpisodeSteps: 100,
+    gamma: 0.95,
+    behavior: "eps-greedy(heuristic, 0.8)",
+    candidates: [
+      ["eps-greedy(heuristic, 0.65)", true],
+      ["eps-greedy(heuristic, 0.7)", true],
+      ["eps-greedy(heuristic, 0.8)", true],
+      ["eps-greedy(heuristic, 0.9)", true],
+      ["eps-greedy(heuristic, 1)", true],
+      ["eps-greedy(heuristic, 0.3)", false],
+      ["eps-greedy(heuristic, 0.1)", false],
+    ],
+  },
+  {
+    env: "autoscaling",
+    maxEpisodeSteps: 96,
+    gamma: 0.95,
+    behavior: "softmax(heuristic, 1)",
+    candidates: [
+      ["softmax(heuristic, 0.7)", true],
+      ["softmax(heuristic, 0.85)", true],
+      ["softmax(heuristic, 1)", true],
+      ["softmax(heuristic, 1.2)", true],
+      ["softmax(heuristic, 1.5)", true],
+      ["softmax(heuristic, 4)", false],
+      ["eps-greedy(heuristic, 0.05)", false],
+    ],
+  },
+];
+
+function discountedMean(spec: string, study: Study): number {
+  const truth = simulateDataset({ env: study.env, behavior: spec, episodes: TRUTH_EPISODES, seed: 99, maxEpisodeSteps: study.maxEpisodeSteps });
+  const { rewards, episodeStarts } = truth.transitions;
+  let total = 0;
+  for (let e = 0; e + 1 < episodeStarts.length; e++) {
+    let discount = 1;
+    for (let i = episodeStarts[e]; i < episodeStarts[e + 1]; i++) {
+      total += discount * truth.rewards[i];
+      discount *= study.gamma;
+    }
+  }
+  void rewards;
+  return total / (episodeStarts.length - 1);
+}
+
+function ranks(values: number[]): number[] {
+  const order = values.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
+  const out = new Array<number>(values.length);
+  for (let k = 0; k < order.length; ) {
+    let j = k;
+    while (j + 1 < order.length && order[j + 1][0] === order[k][0]) j++;
+    for (let m = k; m <= j; m++) out[order[m][1]] = (k + j) / 2;
+    k = j + 1;
+  }
+  return out;
+}
+
+function spearman(a: number[], b: number[]): number {
+  const ra = ranks(a);
+  const rb = ranks(b);
+  const mean = (x: number[]) => x.reduce((s, v) => s + v, 0) / x.length;
+  const ma = mean(ra);
+  const mb = mean(rb);
+  let num = 0;
+  let da = 0;
+  let db = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (ra[i] - ma) * (rb[i] - mb);
+    da += (ra[i] - ma) ** 2;
+    db += (rb[i] - mb) ** 2;
+  }
+  return num / Math.sqrt(da * db);
+}
+
+for (const study of studies) {
+  const started = Date.now();
+  const logged = simulateDataset({ env: study.env, behavior: study.behavior, episodes: LOGGED_EPISODES, seed: 1, maxEpisodeSteps: study.maxEpisodeSteps });
+  const env = makeEnv(study.env, { maxEpisodeSteps: study.maxEpisodeSteps });
+  const transitions = logged.transitions;
+  console.log(
+    `\n${study.env} (truncated at ${study.maxEpisodeSteps} steps, gamma ${study.gamma}): ${LOGGED_EPISODES} logged episodes, ${transitions.size} transitions, behaviour ${study.behavior}`,
+  );
+  const truths: number[] = [];
+  const estimates: Record<string, number[]> = Object.fromEntries(estimators.map((e) => [e, []]));
+  for (const [spec] of study.candidates) {
+    const target = behaviorAsTarget(parseBehavior(spec, env, heuristicController(study.env)), transitions.observationDim, 5);
+    const report = await evaluatePolicy({ transitions, policy: target, policyName: spec, estimators, gamma: study.gamma, fqe: { steps: FQE_STEPS, seed: 3 } });
+    truths.push(discountedMean(spec, study));
+    for (const estimate of report.estimates) estimates[estimate.estimator].push(estimate.value);
+  }
+  const header = ["candidate".padEnd(28), "truth".padStart(9), ...estimators.map((e) => e.padStart(9))].join(" ");
+  console.log(header);
+  study.candidates.forEach(([spec, near], c) => {
+    const cells = estimators.map((e) => `${((100 * (estimates[e][c] - truths[c])) / Math.abs(truths[c])).toFixed(1)}%`.padStart(9));
+    console.log([`${spec}${near ? "" : " (far)"}`.padEnd(28), truths[c].toFixed(3).padStart(9), ...cells].join(" "));
+  });
+  const nearIndex = study.candidates.map(([, near], i) => (near ? i : -1)).filter((i) => i >= 0);
+  console.log("(cells: relative error of the estimate vs truth)");
+  for (const e of estimators) {
+    const nearErrors = nearIndex.map((i) => Math.abs(estimates[e][i] - truths[i]) / Math.abs(truths[i]));
+    const maxNear = Math.max(...nearErrors);
+    const rhoNear = spearman(nearIndex.map((i) => estimates[e][i]), nearIndex.map((i) => truths[i]));
+    const rhoAll = spearman(estimates[e], truths);
+    const gated = e === "dr" || e === "wdr";
+    const verdict = gated ? (maxNear < 0.1 && rhoNear >= 0.8 ? " PASS (target: < 10%, >= 0.8)" : " MISS (target: < 10%, >= 0.8)") : "";
+    console.log(
+      `${e.padEnd(6)} near-behaviour max rel. error ${(100 * maxNear).toFixed(1).padStart(6)}%  Spearman near ${rhoNear.toFixed(2)}  all ${rhoAll.toFixed(2)}${verdict}`,
+    );
+  }
+  console.log(`(${((Date.now() - started) / 1000).toFixed(0)} s, measured under load)`);
+}
