@@ -31,6 +31,22 @@ interface Batch {
   reject: (error: Error) => void;
 }
 
+interface Segment {
+  fd: number;
+  pendingSyncs: number;
+  /** Rotated away from; closed once its last sync completes. */
+  retired: boolean;
+}
+
+interface WrittenBatch {
+  batch: Batch;
+  segment: Segment;
+  synced: boolean;
+}
+
+/** fdatasyncs in flight at once (each holds a libuv thread-pool thread). */
+const MAX_SYNCS = 2;
+
 function newBatch(): Batch {
   let resolve!: () => void;
   let reject!: (error: Error) => void;
@@ -48,11 +64,13 @@ export class DecisionLog {
   private readonly maxSegmentBytes: number;
   private readonly durable: boolean;
   private readonly commitDelayMs: number;
-  private fd: number;
+  private segment: Segment;
   private segmentBytes = 0;
   private segmentSeq = 0;
   private current: Batch = newBatch();
-  private flushing = false;
+  private writing = false;
+  private syncsInFlight = 0;
+  private readonly unsynced: WrittenBatch[] = [];
   private scheduled = false;
   private closed = false;
   private failure: Error | null = null;
@@ -69,10 +87,10 @@ export class DecisionLog {
     mkdirSync(this.dir, { recursive: true });
     writeFileSync(join(this.dir, "schema.json"), JSON.stringify(decisionLogSchema, null, 2) + "\n");
     this.segmentPath = "";
-    this.fd = this.openSegment();
+    this.segment = this.openSegment();
   }
 
-  private openSegment(): number {
+  private openSegment(): Segment {
     this.segmentSeq += 1;
     const name = `decisions-${String(Date.now()).padStart(13, "0")}-${process.pid}-${String(this.segmentSeq).padStart(4, "0")}.jsonl`;
     this.segmentPath = join(this.dir, name);
@@ -88,7 +106,7 @@ export class DecisionLog {
     }
     this.segmentBytes = 0;
     this.stats.segments += 1;
-    return fd;
+    return { fd, pendingSyncs: 0, retired: false };
   }
 
   /** Queues one record; resolves once the batch holding it is on disk. */
@@ -101,7 +119,7 @@ export class DecisionLog {
     if (this.closed) return Promise.reject(new ServeError("log_unavailable", "decision log is closed"));
     const batch = this.current;
     batch.lines.push(line);
-    if (!this.flushing && !this.scheduled) {
+    if (!this.writing && !this.scheduled) {
       this.scheduled = true;
       if (this.commitDelayMs > 0) setTimeout(() => this.flush(), this.commitDelayMs);
       else setImmediate(() => this.flush());
@@ -109,64 +127,93 @@ export class DecisionLog {
     return batch.promise;
   }
 
+  /**
+   * Writes are serialised (appends must not interleave) but fdatasyncs are pipelined: while one batch is being
+   * synced the next one is written and its sync issued, up to MAX_SYNCS in flight. A batch resolves once a sync
+   * issued after its write on the same segment completes, and batches resolve in order.
+   */
   private flush(): void {
     this.scheduled = false;
-    if (this.flushing || this.current.lines.length === 0) return;
-    this.flushing = true;
+    if (this.failure || this.writing || this.syncsInFlight >= MAX_SYNCS || this.current.lines.length === 0) return;
+    this.writing = true;
     const batch = this.current;
     this.current = newBatch();
     const buffer = Buffer.from(batch.lines.join("\n") + "\n", "utf8");
-    const fd = this.fd;
-    const finish = (error: Error | null): void => {
-      this.flushing = false;
-      if (error) {
-        this.failure = error;
-        batch.reject(new ServeError("log_unavailable", error.message));
-        this.current.reject(new ServeError("log_unavailable", error.message));
-        return;
-      }
-      this.stats.records += batch.lines.length;
-      this.stats.batches += 1;
-      this.stats.bytes += buffer.length;
-      this.segmentBytes += buffer.length;
-      batch.resolve();
-      if (this.segmentBytes >= this.maxSegmentBytes) this.rotate();
-      if (this.current.lines.length > 0) this.flush();
-    };
+    const segment = this.segment;
+    const written: WrittenBatch = { batch, segment, synced: false };
     const writeFrom = (offset: number): void => {
-      write(fd, buffer, offset, buffer.length - offset, null, (error, written) => {
-        if (error) return finish(error);
-        if (offset + written < buffer.length) return writeFrom(offset + written);
-        if (!this.durable) return finish(null);
-        fdatasync(fd, (syncError) => finish(syncError));
+      write(segment.fd, buffer, offset, buffer.length - offset, null, (error, count) => {
+        if (error) return this.fail(error, batch);
+        if (offset + count < buffer.length) return writeFrom(offset + count);
+        this.writing = false;
+        this.stats.records += batch.lines.length;
+        this.stats.batches += 1;
+        this.stats.bytes += buffer.length;
+        this.segmentBytes += buffer.length;
+        this.unsynced.push(written);
+        if (!this.durable) {
+          written.synced = true;
+          this.resolveSynced();
+        } else {
+          this.syncsInFlight += 1;
+          segment.pendingSyncs += 1;
+          fdatasync(segment.fd, (syncError) => {
+            this.syncsInFlight -= 1;
+            segment.pendingSyncs -= 1;
+            if (syncError) return this.fail(syncError, null);
+            // Everything written to this segment before the sync was issued is now on disk.
+            for (const entry of this.unsynced) {
+              if (entry.segment === segment) entry.synced = true;
+              if (entry === written) break;
+            }
+            this.resolveSynced();
+            if (segment.retired && segment.pendingSyncs === 0) close(segment.fd, () => undefined);
+            this.flush();
+          });
+        }
+        if (this.segmentBytes >= this.maxSegmentBytes) this.rotate();
+        this.flush();
       });
     };
     writeFrom(0);
   }
 
+  private resolveSynced(): void {
+    while (this.unsynced.length > 0 && this.unsynced[0].synced) this.unsynced.shift()!.batch.resolve();
+  }
+
+  private fail(error: Error, batch: Batch | null): void {
+    this.failure = error;
+    this.writing = false;
+    const coded = new ServeError("log_unavailable", error.message);
+    batch?.reject(coded);
+    for (const entry of this.unsynced.splice(0)) entry.batch.reject(coded);
+    this.current.reject(coded);
+  }
+
   private rotate(): void {
-    const old = this.fd;
+    const old = this.segment;
     try {
-      this.fd = this.openSegment();
+      this.segment = this.openSegment();
     } catch (error) {
       this.failure = error as Error;
       return;
     }
-    close(old, () => undefined);
+    old.retired = true;
+    if (old.pendingSyncs === 0) close(old.fd, () => undefined);
   }
 
   /** Flushes what is queued, then closes the segment. */
   async close(): Promise<void> {
     if (this.closed) return;
-    const pending = this.current.lines.length > 0 ? this.current.promise : null;
-    if (pending) {
-      if (!this.flushing && !this.scheduled) this.flush();
-      await pending.catch(() => undefined);
-    }
-    while (this.flushing) await new Promise((resolve) => setImmediate(resolve));
     this.closed = true;
-    closeSync(this.fd);
+    while (!this.failure && (this.current.lines.length > 0 || this.writing || this.syncsInFlight > 0 || this.unsynced.length > 0)) {
+      if (this.current.lines.length > 0 && !this.scheduled) this.flush();
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    closeSync(this.segment.fd);
   }
+
 }
 
 /** One decision, as logged. `state` is in `featureNames` order of the serving deployment. */

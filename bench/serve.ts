@@ -1,0 +1,204 @@
+// Decision service benchmark: `npx tsx bench/serve.ts [--duration S]`.
+// 1. HTTP decisions/s and p99 with the durable decision log and safety rules on (autocannon, 32 connections, loopback)
+// 2. the same with one canary (10 %) and two shadows
+// 3. in-process decision latency p99 (state parsing, scaling, policy, exploration, OOD guard, safety rules)
+// The server runs in a child process so the load generator does not share its event loop.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import type { DeploymentInput } from "../src/serve/config.js";
+import { linearPolicy, type DecisionPolicy } from "../src/serve/policy.js";
+import { MemoryRoutingSource } from "../src/serve/routing.js";
+import { createDecisionService } from "../src/serve/service.js";
+
+// autocannon ships no type declarations; this is the part of its API used here.
+interface AutocannonResult {
+  requests: { average: number };
+  latency: { p99: number };
+  errors: number;
+  non2xx: number;
+}
+type AutocannonRequest = { method?: string; headers?: Record<string, string>; body?: string };
+const autocannon = createRequire(import.meta.url)("autocannon") as (options: {
+  url: string;
+  connections: number;
+  duration: number;
+  method: string;
+  headers: Record<string, string>;
+  requests: Array<{ setupRequest: (request: AutocannonRequest) => AutocannonRequest }>;
+}) => Promise<AutocannonResult>;
+
+const FEATURES = ["queue", "cpu", "memory", "latency", "errors", "hour", "weekday", "load"];
+const ACTIONS = 4;
+
+function benchPolicy(version: string, seed: number): DecisionPolicy {
+  const weights = Array.from({ length: ACTIONS * FEATURES.length }, (_, i) => Math.sin(seed * 13 + i * 7.1));
+  return linearPolicy({
+    version,
+    actionSpace: { kind: "discrete", n: ACTIONS },
+    featureNames: FEATURES,
+    weights,
+    scaler: { mean: FEATURES.map(() => 0), std: FEATURES.map(() => 1) },
+    support: {
+      min: FEATURES.map(() => -5),
+      max: FEATURES.map(() => 5),
+      whitening: { mean: FEATURES.map(() => 0), matrix: FEATURES.map(() => 1), threshold: 10 },
+    },
+  });
+}
+
+const policies = new Map([1, 2, 3, 4].map((i) => [`p${i}`, benchPolicy(`p${i}`, i)]));
+
+function spec(scenario: string): DeploymentInput {
+  const base: DeploymentInput = {
+    production: { policy: "p1" },
+    fallback: { action: 0 },
+    exploration: { kind: "epsilon", epsilon: 0.05 },
+    safety: {
+      allowedActions: [
+        { when: { feature: "cpu", op: ">", value: 2 }, actions: [0, 1, 2] },
+        { when: { any: [{ feature: "errors", op: ">", value: 3 }, { feature: "queue", op: "<", value: -4 }] }, actions: [0, 1] },
+      ],
+    },
+  };
+  if (scenario === "canary-shadows") {
+    base.canary = { policy: "p2", fraction: 0.1 };
+    base.shadows = [{ policy: "p3" }, { policy: "p4" }];
+  }
+  return base;
+}
+
+async function runServer(scenario: string, logDir: string): Promise<void> {
+  if (scenario === "bare-fastify") {
+    // Reference point on the same machine at the same moment: Fastify parsing the body and returning a constant.
+    const { default: Fastify } = await import("fastify");
+    const app = Fastify();
+    app.post("/v1/decide", async () => ({ action: 0 }));
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const address = app.server.address();
+    process.stdout.write(`http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}\n`);
+    return;
+  }
+  const service = await createDecisionService({
+    routing: new MemoryRoutingSource({ deployments: { default: spec(scenario) } }),
+    loader: async (ref) => policies.get(ref)!,
+    logDir,
+    port: 0,
+    durableLog: process.env.BENCH_DURABLE !== "0",
+  });
+  const { url } = await service.start();
+  process.stdout.write(url + "\n");
+}
+
+function startServer(scenario: string, logDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const self = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, ["--import", "tsx", self, "--server", scenario, logDir], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let buffered = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      if (buffered.includes("\n")) resolve({ child, url: buffered.split("\n")[0].trim() });
+    });
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+  });
+}
+
+function stateFor(i: number): number[] {
+  return FEATURES.map((_, j) => Math.sin(i * 0.37 + j) * 3);
+}
+
+async function load(url: string, seconds: number): Promise<{ rps: number; p99: number; errors: number; non2xx: number }> {
+  let counter = 0;
+  const bodies = Array.from({ length: 1024 }, (_, i) => ({ state: stateFor(i) }));
+  const result = await autocannon({
+    url: `${url}/v1/decide`,
+    connections: 32,
+    duration: seconds,
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    requests: [
+      {
+        setupRequest: (request) => {
+          counter += 1;
+          return { ...request, body: JSON.stringify({ routingKey: `user-${counter}`, state: bodies[counter & 1023].state }) };
+        },
+      },
+    ],
+  });
+  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
+}
+
+async function peakRss(child: ChildProcess): Promise<number | null> {
+  try {
+    const { readFileSync } = await import("node:fs");
+    const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
+    const match = /VmHWM:\s+(\d+) kB/.exec(status);
+    return match ? Number(match[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+async function httpScenario(scenario: string, seconds: number, target: { rps: number; p99?: number }): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "hindcast-bench-serve-"));
+  const { child, url } = await startServer(scenario, dir);
+  try {
+    await load(url, 2); // warm-up
+    const r = await load(url, seconds);
+    const rss = await peakRss(child);
+    const rpsVerdict = r.rps >= target.rps ? "PASS" : "MISS";
+    const p99Part = target.p99 !== undefined ? `, p99 ${r.p99} ms (target < ${target.p99} ms: ${r.p99 < target.p99 ? "PASS" : "MISS"})` : `, p99 ${r.p99} ms`;
+    console.log(
+      `${scenario.padEnd(15)} ${Math.round(r.rps)} decisions/s (target >= ${target.rps}: ${rpsVerdict})${p99Part}; ` +
+        `errors ${r.errors}, non-2xx ${r.non2xx}; server peak RSS ${rss?.toFixed(0) ?? "?"} MB`,
+    );
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function inProcess(iterations: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "hindcast-bench-serve-"));
+  const service = await createDecisionService({
+    routing: new MemoryRoutingSource({ deployments: { default: spec("log-safety") } }),
+    loader: async (ref) => policies.get(ref)!,
+    logDir: dir,
+  });
+  try {
+    await service.reload(true);
+    const samples = new Float64Array(iterations);
+    const states = Array.from({ length: 1024 }, (_, i) => stateFor(i));
+    for (let i = -2000; i < iterations; i++) {
+      const started = performance.now();
+      await service.engine.decide({ deployment: "default", routingKey: `user-${i}`, state: states[i & 1023] });
+      const elapsed = performance.now() - started;
+      if (i >= 0) samples[i] = elapsed;
+      // Let the log flush between bursts, as the HTTP server's event loop would.
+      if ((i & 1023) === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    samples.sort();
+    const p50 = samples[Math.floor(0.5 * iterations)] * 1000;
+    const p99 = samples[Math.floor(0.99 * iterations)] * 1000;
+    console.log(`in-process      p50 ${p50.toFixed(1)} us, p99 ${p99.toFixed(1)} us (target p99 < 50 us: ${p99 < 50 ? "PASS" : "MISS"}) over ${iterations} decisions`);
+  } finally {
+    await service.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === "--server") {
+  await runServer(process.argv[3], process.argv[4]);
+} else {
+  const durationFlag = process.argv.indexOf("--duration");
+  const seconds = durationFlag > 0 ? Number(process.argv[durationFlag + 1]) : 8;
+  console.log(`decision service bench, loopback, 32 connections, ${seconds} s per scenario (measured under load: shared 2-core machine)`);
+  await httpScenario("bare-fastify", seconds, { rps: 62_000 });
+  await httpScenario("log-safety", seconds, { rps: 26_000, p99: 3 });
+  await httpScenario("canary-shadows", seconds, { rps: 13_000 });
+  await inProcess(50_000);
+}
