@@ -64,3 +64,24 @@ export type { RolloutResult, RolloutOptions, Interval } from "./envs/rollout.js"
 export { simulateDataset, writeSimulatedDataset, datasetColumns, datasetSchemaFor } from "./envs/simulate.js";
 export type { SimulateOptions, SimulatedDataset } from "./envs/simulate.js";
 export { EnvError } from "./envs/errors.js";
+// Off-policy evaluation: estimators (bandit and sequential), FQE, bootstrap intervals, lower bounds, diagnostics, selection.
+export { evaluatePolicy, targetProbabilities, SEQUENTIAL_ESTIMATORS, BANDIT_ESTIMATORS } from "./ope/evaluate.js";
+export type { EvaluatePolicyOptions, OpeReport, EstimateReport, EstimatorName, TargetPolicy, ModelValues, BoundMethod } from "./ope/evaluate.js";
+export { selectPolicies } from "./ope/select.js";
+export type { SelectPoliciesOptions, SelectionResult, RankedCandidate, Candidate as OpeCandidate } from "./ope/select.js";
+export { trajectoryIS, perDecisionIS, weightedIS, weightedPerDecisionIS, doublyRobust, weightedDoublyRobust, directMethod } from "./ope/sequential.js";
+export type { SequentialInput, SequentialOptions } from "./ope/sequential.js";
+export { ips, snips, banditDM, banditDR, sndr, switchDR } from "./ope/bandit.js";
+export type { BanditInput, BanditOptions } from "./ope/bandit.js";
+export { bootstrap, bootstrapLowerBound, studentTLowerBound, thomasLowerBound, thomasBound } from "./ope/intervals.js";
+export type { BootstrapOptions, BootstrapResult, LowerBound, Interval as OpeInterval } from "./ope/intervals.js";
+export { importanceRatios, summarizeWeights } from "./ope/weights.js";
+export type { WeightSummary } from "./ope/weights.js";
+export type { PointEstimate } from "./ope/estimate.js";
+export { fitFqe } from "./ope/fqe.js";
+export type { FqeOptions, FqeResult } from "./ope/fqe.js";
+export { estimateBehaviorPolicy } from "./ope/behavior.js";
+export { behaviorAsTarget, resolveTargetPolicy } from "./ope/targets.js";
+export { readDatasetColumns } from "./ope/columns.js";
+export { formatReport, formatSelection } from "./ope/report.js";
+export { OpeError } from "./ope/errors.js";
