@@ -10,6 +10,21 @@ export interface OptimizerOptions {
   maxGradNorm?: number;
   /** Name used for state vectors and checkpoint entries (default `<kind><index>`). */
   name?: string;
+  /**
+   * A bool scalar (e.g. an input): when false this step leaves the group, its optimizer state and step count
+   * unchanged (delayed policy updates as in TD3).
+   */
+  when?: Tensor;
+}
+
+function gate(when: Tensor | undefined, updated: Tensor, old: Tensor): Tensor {
+  return when ? op.where(op.reshape(when, []), updated, old) : updated;
+}
+
+function checkGate(kind: string, when: Tensor | undefined): void {
+  if (when && (when.dtype !== "bool" || when.size !== 1)) {
+    throw new NnError("invalid_argument", `${kind}: "when" must be a bool scalar, got ${when}`, { op: kind });
+  }
 }
 
 export interface AdamOptions extends OptimizerOptions {
@@ -34,6 +49,7 @@ export interface OptimizerResult {
 
 function prepare(kind: string, loss: Tensor, params: readonly Tensor[], options: OptimizerOptions) {
   if (params.length === 0) throw new NnError("invalid_argument", `${kind}: empty parameter group`, {});
+  checkGate(kind, options.when);
   const g = loss.graph;
   for (const p of params) g.paramInfo(p);
   const name = options.name ?? `${kind}${g.optimizers.length}`;
@@ -58,7 +74,8 @@ function adamImpl(kind: "adam" | "adamw", loss: Tensor, params: readonly Tensor[
   const eps = options.eps ?? 1e-8;
   const weightDecay = options.weightDecay ?? (kind === "adamw" ? 0.01 : 0);
   const n = flatGrad.size;
-  let p = g.flatView(params);
+  const p0 = g.flatView(params);
+  let p = p0;
   let grad = flatGrad;
   if (kind === "adam" && weightDecay !== 0) grad = op.add(grad, op.mul(p, weightDecay));
   if (kind === "adamw" && weightDecay !== 0) p = op.mul(p, op.sub(1, op.mul(lr, weightDecay)));
@@ -73,10 +90,11 @@ function adamImpl(kind: "adam" | "adamw", loss: Tensor, params: readonly Tensor[
   const bc2Sqrt = op.sqrt(op.sub(1, op.pow(g.constant(beta2), t1)));
   const denom = op.add(op.div(op.sqrt(v1), bc2Sqrt), eps);
   const p1 = op.sub(p, op.mul(op.div(m1, denom), stepSize));
-  g.assign(m, m1);
-  g.assign(v, v1);
-  g.assign(t, t1);
-  g.assignParams(params, p1);
+  const when = options.when;
+  g.assign(m, gate(when, m1, m));
+  g.assign(v, gate(when, v1, v));
+  g.assign(t, gate(when, t1, t));
+  g.assignParams(params, gate(when, p1, p0));
   g.optimizers.push({ name, kind, params: params.map((x) => g.paramInfo(x).name), slots: { exp_avg: `${name}.exp_avg`, exp_avg_sq: `${name}.exp_avg_sq` }, step: `${name}.step` });
   return { grads, gradNorm };
 }
@@ -102,11 +120,11 @@ export function sgd(loss: Tensor, params: readonly Tensor[], options: SgdOptions
     // torch initialises the buffer with the first gradient; momentum * 0 + g gives the same value.
     const buf = g.state(`${name}.momentum_buffer`, [grad.size]);
     const buf1 = op.add(op.mul(buf, options.momentum), grad);
-    g.assign(buf, buf1);
+    g.assign(buf, gate(options.when, buf1, buf));
     slots.momentum_buffer = `${name}.momentum_buffer`;
     grad = buf1;
   }
-  g.assignParams(params, op.sub(p, op.mul(grad, lr)));
+  g.assignParams(params, gate(options.when, op.sub(p, op.mul(grad, lr)), p));
   g.optimizers.push({ name, kind: "sgd", params: params.map((x) => g.paramInfo(x).name), slots });
   return { grads, gradNorm };
 }
@@ -115,6 +133,8 @@ export interface PolyakOptions {
   /** Use the sources' values after this step's optimizer updates (declared earlier), like PyTorch code that
    * soft-updates after optimizer.step(). Default false: the pre-step values. */
   afterUpdate?: boolean;
+  /** A bool scalar: when false the targets stay unchanged this step. */
+  when?: Tensor;
 }
 
 /** Polyak averaging of target networks: target <- (1 - tau) * target + tau * source, as graph ops. */
@@ -130,7 +150,8 @@ export function polyak(targets: readonly Tensor[], sources: readonly Tensor[], t
       throw new NnError("shape_mismatch", `polyak: target ${g.paramInfo(t).name} [${t.shape.join(", ")}] vs source ${g.paramInfo(s).name} [${s.shape.join(", ")}]`, { op: "polyak" });
     }
   });
+  checkGate("polyak", options.when);
   const target = g.flatView(targets);
   const source = options.afterUpdate ? g.updatedFlatView(sources) : g.flatView(sources);
-  g.assignParams(targets, op.add(op.mul(target, 1 - tau), op.mul(source, tau)));
+  g.assignParams(targets, gate(options.when, op.add(op.mul(target, 1 - tau), op.mul(source, tau)), target));
 }

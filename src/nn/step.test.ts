@@ -377,3 +377,25 @@ test("the README's DQN/CQL step runs identically on both backends; a forward fun
   Array.from(few.q!).forEach((v, i) => assert.ok(Math.abs(v - full[i]!) < 1e-5, `${v} vs ${full[i]}`));
   await forward.dispose();
 });
+
+test("a gated optimizer and Polyak update leave everything unchanged when the gate is false (delayed updates)", async () => {
+  for (const backend of ["ort", "interpreter"] as const) {
+    const g = new Graph({ seed: 5 });
+    const x = g.input("x", [3, 2]);
+    const update = g.input("update", [], "bool");
+    const net = linear(g, "net", 2, 2);
+    const tgt = linear(g, "tgt", 2, 2);
+    adam(op.sum(op.square(net.apply(x))), net.params, { lr: 0.1, when: update });
+    polyak(tgt.params, net.params, 0.5, { when: update });
+    const step = await compileStep(g, { backend });
+    const before = step.state();
+    const xs = [1, 2, -1, 0.5, 3, 1];
+    await step.run({ x: xs, update: [0] });
+    assert.deepEqual(step.state(), before, backend);
+    await step.run({ x: xs, update: [1] });
+    const after = step.state();
+    assert.deepEqual(Array.from(after["adam0.step"]!), [1]);
+    assert.ok(after.params!.some((v, i) => v !== before.params![i]));
+    await step.dispose();
+  }
+});
