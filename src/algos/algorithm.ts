@@ -56,6 +56,8 @@ export interface Learner {
   update(batch: Batch, rng: Rng, step: number): Promise<Record<string, number>>;
   /** The policy network alone as a standalone ONNX model (see src/policy/manifest.ts for the contract). */
   exportPolicy(): PolicyExport;
+  /** A copy of one parameter tensor by name (e.g. "q.0.weight"), for inspection and tests. */
+  parameter(name: string): Float32Array;
   /** Parameters and optimizer state (safetensors, via nn). */
   saveCheckpoint(path: string): Promise<void>;
   loadCheckpoint(path: string): Promise<void>;

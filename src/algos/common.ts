@@ -69,6 +69,7 @@ export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
       const onnxModel = exportOnnx(graph, { inputs: { obs: spec.policy.obs }, outputs: { [spec.policy.name]: spec.policy.output }, params: step });
       return { onnxModel, output: spec.policy.name, outputKind: spec.policy.kind };
     },
+    parameter: (name: string) => step.getParam(name),
     saveCheckpoint: (path: string) => step.saveCheckpoint(path),
     async loadCheckpoint(path: string): Promise<void> {
       await step.loadCheckpoint(path);

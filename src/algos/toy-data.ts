@@ -57,10 +57,11 @@ export function twoActionBandit(size: number, seed: number, onlyAction?: 0 | 1):
 }
 
 /**
- * A continuous one-step task: observation x in [-1, 1]^2, the logged action is a = clip(0.8 x0 - 0.5 x1, -1, 1)
- * (in the box [-2, 2], i.e. scaled by 2), reward -(a - a*)^2 where a* is that same rule, so the data is optimal.
+ * A continuous one-step task in the action box [-2, 2]: observation x in [-1, 1]^2, the best action is
+ * a*(x) = 2 clip(0.8 x0 - 0.5 x1, -1, 1); the logged action is a* plus uniform noise of half-width `noise`
+ * (clipped to the box) and the reward is -(a - a*)^2.
  */
-export function linearContinuous(size: number, seed: number): Transitions {
+export function linearContinuous(size: number, seed: number, noise = 0.5): Transitions {
   const rng = new Rng(seed);
   const observations = new Float32Array(size * 2);
   const actions = new Float32Array(size);
@@ -70,8 +71,9 @@ export function linearContinuous(size: number, seed: number): Transitions {
     const x1 = 2 * rng.uniform() - 1;
     observations[2 * i] = x0;
     observations[2 * i + 1] = x1;
-    actions[i] = 2 * Math.max(-1, Math.min(1, 0.8 * x0 - 0.5 * x1));
-    rewards[i] = 0;
+    const best = bestLinearAction(x0, x1);
+    actions[i] = Math.max(-2, Math.min(2, best + noise * (2 * rng.uniform() - 1)));
+    rewards[i] = -((actions[i] - best) ** 2);
   }
   return assemble(
     2,
@@ -83,4 +85,8 @@ export function linearContinuous(size: number, seed: number): Transitions {
     new Uint8Array(size).fill(1),
     1,
   );
+}
+
+export function bestLinearAction(x0: number, x1: number): number {
+  return 2 * Math.max(-1, Math.min(1, 0.8 * x0 - 0.5 * x1));
 }
