@@ -67,23 +67,56 @@ const S = {
 
 const NUMERIC_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL.*|BOOLEAN)$/;
 
+/** RFC 4180 CSV: comma-separated, double-quoted, header row; strict so that broken quoting is an error. */
+const CSV_DIALECT = `header = true, delim = ',', quote = '"', escape = '"', strict_mode = true`;
+
 function readerFor(path: string): string {
   const format = formatFromPath(path);
   const literal = sqlString(path);
   if (format === "parquet") return `read_parquet(${literal})`;
-  if (format === "csv") return `read_csv(${literal}, header = true, auto_detect = true)`;
+  if (format === "csv") return `read_csv(${literal}, ${CSV_DIALECT})`;
   if (format === "jsonl") return `read_json(${literal}, format = ${path.toLowerCase().endsWith(".json") ? "'auto'" : "'newline_delimited'"})`;
   throw new DataError("unknown_format", `cannot tell the format of ${path} from its extension (use .csv, .jsonl, .json or .parquet)`, { file: path });
 }
 
 /** Turns a DuckDB read failure into a one-line coded error naming the file and, when known, the position. */
-function malformed(path: string, error: unknown): DataError {
+function malformed(path: string, error: unknown, diagnosedLine?: number, diagnosis?: string): DataError {
   const text = error instanceof Error ? error.message : String(error);
-  const line = /line[:\s]+(\d+)/i.exec(text);
-  const byte = /(?:byte|offset|position)[:\s]+(\d+)/i.exec(text);
-  const position = line ? `line ${line[1]}` : byte ? `byte ${byte[1]}` : /magic|footer|end of file/i.test(text) ? "end of file" : "unknown";
-  const firstLine = text.split("\n").find((l) => l.trim().length > 0) ?? text;
-  return new DataError("malformed_file", `${path} (${position}): ${firstLine.trim()}`, { file: path, position });
+  const lines = text.split("\n").map((l) => l.trim());
+  const line = /on line:?\s*(\d+)|in line (\d+)/i.exec(text);
+  const byte = /at byte (\d+)/i.exec(text);
+  const lineNumber = diagnosedLine ?? (line ? Number(line[1] ?? line[2]) : undefined);
+  const position =
+    lineNumber !== undefined ? `line ${lineNumber}${byte ? `, byte ${byte[1]}` : ""}` : byte ? `byte ${byte[1]}` : /magic bytes|footer|end of file/i.test(text) ? "end of file" : "unknown position";
+  // DuckDB messages carry the reason in the first lines, then hints, settings and the SQL; keep the reason.
+  const reason = lines
+    .filter((l) => l.length > 0 && !/^(Original Line|Possible|LINE \d|\^|\*|file =|The search space|Delimiter Candidates|Quote\/Escape|Comment Candidates|Encoding:)/.test(l) && !/ = .*\(/.test(l))
+    .slice(0, 2)
+    .join(" ")
+    .replace(/^Invalid Input Error: /, "");
+  return new DataError("malformed_file", `${path} (${position}): ${diagnosis ?? reason}`, { file: path, position });
+}
+
+/** For a CSV the sniffer rejects, a lenient pass that records rejected lines tells where the file breaks. */
+async function diagnoseCsv(connection: DuckDBConnection, path: string): Promise<{ line: number; message: string } | null> {
+  try {
+    await connection.run(`SELECT count(*) FROM read_csv(${sqlString(path)}, header = true, delim = ',', quote = '"', escape = '"', store_rejects = true, sample_size = 1)`);
+    const rows = (await connection.runAndReadAll(`SELECT line, error_message FROM reject_errors ORDER BY line LIMIT 1`)).getRows();
+    await connection.run(`DELETE FROM reject_errors`);
+    return rows.length > 0 ? { line: Number(rows[0]![0]), message: String(rows[0]![1]) } : null;
+  } catch {
+    return null;
+  }
+}
+
+async function readFailure(connection: DuckDBConnection, path: string, error: unknown): Promise<DataError> {
+  const text = error instanceof Error ? error.message : String(error);
+  if (formatFromPath(path) === "csv" && /sniffing/i.test(text)) {
+    const found = await diagnoseCsv(connection, path);
+    if (found) return malformed(path, error, found.line, found.message);
+    return malformed(path, error, undefined, "cannot parse as comma-separated CSV with a header (unbalanced quotes or inconsistent column counts?)");
+  }
+  return malformed(path, error);
 }
 
 interface Projection {
@@ -174,7 +207,7 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
       const result = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`);
       described = result.getRows().map((r) => [String(r[0]), String(r[1])]);
     } catch (error) {
-      throw malformed(path, error);
+      throw await readFailure(connection, path, error);
     }
     const types = new Map(described);
     const missing = required.filter((c) => !types.has(c));
@@ -238,7 +271,7 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
       const result = await connection.run(sql);
       rows = Number(result.rowsChanged);
     } catch (error) {
-      throw malformed(path, error);
+      throw await readFailure(connection, path, error);
     }
     sources.push({ path, bytes, rows });
     options.onProgress?.({ stage: "read", file: path, rows });
