@@ -5,11 +5,12 @@
  * p95 latency = 40 ms / max(1 - utilisation, 0.04), capped at 1 s; the SLO is p95 <= 250 ms.
  * Observation: request rate now and one step ago, ready and starting replicas, utilisation, p95 latency, time of day
  * (sin, cos). Actions: 0 scale down by 1 (cancels a starting replica first), 1 hold, 2 scale up by 2; new replicas
- * serve only after a 10-minute start-up (2 steps). Reward = -0.02 per billed replica (ready + starting) - 1 per step
+ * serve only after a 10-minute start-up (2 steps). The "autoscaling-target" variant takes instead one continuous
+ * action, the target replica count in [1, 40] (rounded); reaching it starts or stops replicas in one go. Reward = -0.02 per billed replica (ready + starting) - 1 per step
  * in breach of the SLO. Hard because capacity must be bought before the load arrives (start-up delay), bursts are
  * unpredictable, and the cost of idling is small per step but large per day.
  */
-import { discreteAction, type Action, type Env, type StepResult } from "./env.js";
+import { continuousAction, discreteAction, type Action, type Env, type StepResult } from "./env.js";
 import { type Controller } from "./policy.js";
 import { Rng } from "./random.js";
 
@@ -30,15 +31,21 @@ export function latencyP95(utilisation: number): number {
   return Math.min(BASE_LATENCY_MS / Math.max(1 - utilisation, 0.04), 1000);
 }
 
+export interface AutoscalingOptions {
+  maxEpisodeSteps?: number;
+  /** "scale": discrete down / hold / up (default). "target": a continuous target replica count. */
+  actions?: "scale" | "target";
+}
+
 export class Autoscaling implements Env {
-  readonly name = "autoscaling";
+  readonly name: string;
   readonly observationSpace = {
     dim: 8,
     names: ["request_rate", "request_rate_prev", "replicas_ready", "replicas_starting", "utilisation", "latency_p95_ms", "hour_sin", "hour_cos"],
     low: [0, 0, 0, 0, 0, 0, -1, -1],
     high: [Infinity, Infinity, MAX_REPLICAS, MAX_REPLICAS, Infinity, 1000, 1, 1],
   };
-  readonly actionSpace = { kind: "discrete" as const, n: 3 };
+  readonly actionSpace: { kind: "discrete"; n: number } | { kind: "continuous"; low: number[]; high: number[] };
   readonly rewardRange = { min: -(COST_PER_REPLICA * MAX_REPLICAS + BREACH_PENALTY), max: -COST_PER_REPLICA * MIN_REPLICAS };
   readonly infoFields: readonly string[] = ["hour", "cost", "slo_breach", "replicas", "latency_ms", "requests"];
   readonly maxEpisodeSteps: number;
@@ -54,8 +61,13 @@ export class Autoscaling implements Env {
   private latency = 0;
   private t = 0;
 
-  constructor(options: { maxEpisodeSteps?: number } = {}) {
+  private readonly targetMode: boolean;
+
+  constructor(options: AutoscalingOptions = {}) {
     this.maxEpisodeSteps = Math.min(options.maxEpisodeSteps ?? STEPS_PER_DAY, STEPS_PER_DAY);
+    this.targetMode = options.actions === "target";
+    this.name = this.targetMode ? "autoscaling-target" : "autoscaling";
+    this.actionSpace = this.targetMode ? { kind: "continuous", low: [MIN_REPLICAS], high: [MAX_REPLICAS] } : { kind: "discrete", n: 3 };
   }
 
   reset(seed: number): Float32Array {
@@ -90,26 +102,31 @@ export class Autoscaling implements Env {
   }
 
   step(action: Action): StepResult {
-    const delta = SCALE_DELTAS[discreteAction(action, 3, this.name)]!;
     // Start-ups already under way progress by one step; those done join the pool before this step's load.
     this.ready += this.starting[0]!;
     for (let k = 0; k < STARTUP_STEPS - 1; k++) this.starting[k] = this.starting[k + 1]!;
     this.starting[STARTUP_STEPS - 1] = 0;
     let total = this.ready + this.startingTotal();
-    if (delta < 0 && total > MIN_REPLICAS) {
-      // Cancel the most recently requested start-up first, else stop a ready replica.
-      let removed = false;
-      for (let k = STARTUP_STEPS - 1; k >= 0 && !removed; k--) {
+    let delta: number;
+    if (this.targetMode) {
+      const target = Math.round(Math.min(Math.max(continuousAction(action, 0, this.name), MIN_REPLICAS), MAX_REPLICAS));
+      delta = target - total;
+    } else {
+      delta = SCALE_DELTAS[discreteAction(action, 3, this.name)]!;
+    }
+    // Scaling down cancels the most recently requested start-ups first, then stops ready replicas.
+    for (let removed = 0; delta < 0 && removed < -delta && total - removed > MIN_REPLICAS; removed++) {
+      let cancelled = false;
+      for (let k = STARTUP_STEPS - 1; k >= 0 && !cancelled; k--) {
         if (this.starting[k]! > 0) {
           this.starting[k]!--;
-          removed = true;
+          cancelled = true;
         }
       }
-      if (!removed) this.ready--;
-    } else if (delta > 0) {
-      // Requested now, serving from the step STARTUP_STEPS later.
-      this.starting[STARTUP_STEPS - 1]! += Math.min(delta, MAX_REPLICAS - total);
+      if (!cancelled) this.ready--;
     }
+    // Requested now, serving from the step STARTUP_STEPS later.
+    if (delta > 0) this.starting[STARTUP_STEPS - 1]! += Math.min(delta, MAX_REPLICAS - total);
     total = this.ready + this.startingTotal();
 
     this.t++;
@@ -179,6 +196,16 @@ export const autoscalingController: Controller = {
     const preferred = autoscalingPreferred(gap);
     const urgency = 1 + Math.min(Math.abs(gap), 6) / 2;
     for (let a = 0; a < out.length; a++) out[a] = -Math.abs(a - preferred) * urgency;
+  },
+};
+
+/** The same target tracking for the "autoscaling-target" variant: ask for the wanted replica count directly. */
+export const autoscalingTargetController: Controller = {
+  name: "heuristic",
+  act(obs) {
+    const out = new Float32Array(1);
+    out[0] = autoscalingGap(obs) + obs[2]! + obs[3]!;
+    return out;
   },
 };
 

@@ -8,7 +8,7 @@ import { Rng } from "./random.js";
 import { rollout } from "./rollout.js";
 import { ServerlessPrewarm } from "./serverless.js";
 
-const OPS_ENVS = ["autoscaling", "serverless-prewarm", "alert-suppression"];
+const OPS_ENVS = ["autoscaling", "autoscaling-target", "serverless-prewarm", "alert-suppression"];
 
 test("the heuristic controller beats the uniform-random policy by a clear margin in each ops simulator", async () => {
   for (const name of OPS_ENVS) {
@@ -27,7 +27,8 @@ test("episodes are deterministic given the seed and the actions", () => {
       const rng = new Rng(4);
       const trace: number[] = [...env.reset(seed)];
       for (let t = 0; t < 50; t++) {
-        const result = env.step(rng.int((env.actionSpace as { n: number }).n));
+        const space = env.actionSpace;
+        const result = env.step(space.kind === "discrete" ? rng.int(space.n) : [rng.uniformRange(space.low[0]!, space.high[0]!)]);
         trace.push(result.reward, ...result.observation, ...Object.values(result.info));
       }
       return trace;
@@ -74,6 +75,22 @@ test("autoscaling: replicas serve two steps after the request; cost and SLO pena
     if (result.truncated) break;
   }
   assert.equal(steps, 288);
+});
+
+test("autoscaling-target: a target count starts or stops replicas in one go", () => {
+  const env = makeEnv("autoscaling-target");
+  assert.deepEqual(env.actionSpace, { kind: "continuous", low: [1], high: [40] });
+  const ready = env.reset(3)[2]!;
+  let result = env.step([ready + 4.4]); // rounds to ready + 4
+  assert.equal(result.observation[2], ready);
+  assert.equal(result.observation[3], 4);
+  result = env.step([ready + 1]); // cancels three of the four start-ups
+  assert.equal(result.observation[3], 1);
+  result = env.step([ready + 1]);
+  assert.equal(result.observation[2], ready + 1, "the remaining start-up serves two steps after its request");
+  result = env.step([-5]); // clipped to 1 replica
+  assert.equal(result.observation[2], 1);
+  assert.equal(result.info.replicas, 1);
 });
 
 test("serverless: pools grow a minute late, shrink at once; reward = -cold starts - 0.15 idle", () => {

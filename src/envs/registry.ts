@@ -1,8 +1,9 @@
 /** Names of the built-in simulators, their constructors and their heuristic controllers. */
 import { Acrobot, acrobotController } from "./acrobot.js";
 import { AlertSuppression, alertSuppressionController } from "./alert-suppression.js";
-import { Autoscaling, autoscalingController } from "./autoscaling.js";
+import { Autoscaling, autoscalingController, autoscalingTargetController } from "./autoscaling.js";
 import { CartPole, cartPoleController } from "./cartpole.js";
+import { parseBehavior, type BehaviorPolicy } from "./behavior.js";
 import type { Env } from "./env.js";
 import { EnvError } from "./errors.js";
 import { MountainCar, mountainCarController } from "./mountain-car.js";
@@ -27,6 +28,7 @@ const ENTRIES: Record<string, EnvEntry> = {
   "MountainCar-v0": { make: (o) => new MountainCar(o), controller: mountainCarController, aliases: ["mountaincar", "mountain-car"] },
   "Pendulum-v1": { make: (o) => new Pendulum(o), controller: pendulumController, aliases: ["pendulum"] },
   autoscaling: { make: (o) => new Autoscaling(o), controller: autoscalingController, aliases: [] },
+  "autoscaling-target": { make: (o) => new Autoscaling({ ...o, actions: "target" }), controller: autoscalingTargetController, aliases: [] },
   "serverless-prewarm": { make: (o) => new ServerlessPrewarm(o), controller: serverlessController, aliases: ["serverless"] },
   "alert-suppression": { make: (o) => new AlertSuppression(o), controller: alertSuppressionController, aliases: ["alerts"] },
 };
@@ -50,4 +52,13 @@ export function makeEnv(name: string, options: EnvOptions = {}): Env {
 /** The heuristic controller written for a built-in env. */
 export function heuristicController(name: string): Controller {
   return entryFor(name)[1].controller;
+}
+
+/**
+ * A built-in policy for online use by its spec: "heuristic" is the env's deterministic controller (in any action
+ * space); any other spec is a behaviour policy (see behavior.ts).
+ */
+export function builtinPolicy(spec: string, env: Env): Controller | BehaviorPolicy {
+  if (spec.trim().toLowerCase() === "heuristic") return heuristicController(env.name);
+  return parseBehavior(spec, env, heuristicController(env.name));
 }

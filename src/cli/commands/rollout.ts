@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import { existsSync, statSync } from "node:fs";
 import { SingleBar, Presets } from "cli-progress";
-import { parseBehavior } from "../../envs/behavior.js";
+import type { BehaviorPolicy } from "../../envs/behavior.js";
 import { EnvError } from "../../envs/errors.js";
-import type { Policy } from "../../envs/policy.js";
-import { ENV_NAMES, heuristicController, makeEnv } from "../../envs/registry.js";
+import type { Controller, Policy } from "../../envs/policy.js";
+import { builtinPolicy, ENV_NAMES, makeEnv } from "../../envs/registry.js";
 import { rollout, type RolloutResult } from "../../envs/rollout.js";
 import { loadPolicy } from "../../policy/runtime.js";
 import { integerOption } from "./simulate.js";
@@ -28,7 +28,7 @@ export function register(program: Command): void {
     .action(async (options: { policy: string; env: string; episodes: number; seed: number; maxSteps?: number; json?: boolean }) => {
       const env = makeEnv(options.env, { maxEpisodeSteps: options.maxSteps });
       const isArtifact = existsSync(options.policy) && statSync(options.policy).isDirectory();
-      let policy: Policy | ReturnType<typeof parseBehavior>;
+      let policy: Policy | Controller | BehaviorPolicy;
       let close: () => Promise<void> = async () => {};
       let policyName: string;
       if (isArtifact) {
@@ -46,8 +46,9 @@ export function register(program: Command): void {
         policy = loaded;
         policyName = `${options.policy} (${loaded.manifest.algorithm}, ${loaded.exploration.kind})`;
       } else {
-        policy = parseBehavior(options.policy, env, heuristicController(env.name));
-        policyName = policy.spec;
+        const builtin = builtinPolicy(options.policy, env);
+        policy = builtin;
+        policyName = "spec" in builtin ? builtin.spec : builtin.name;
       }
       const showProgress = process.stderr.isTTY && options.episodes >= 20;
       const bar = showProgress ? new SingleBar({ format: "rollout |{bar}| {value}/{total} episodes", stream: process.stderr }, Presets.shades_classic) : null;
