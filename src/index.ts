@@ -48,7 +48,7 @@ export type {
 export { Rng, deriveSeed } from "./envs/random.js";
 export type { Env, StepResult, Action as EnvAction, ObservationSpace } from "./envs/env.js";
 export type { Policy as ActingPolicy, Controller } from "./envs/policy.js";
-export { makeEnv, heuristicController, ENV_NAMES } from "./envs/registry.js";
+export { makeEnv, heuristicController, builtinPolicy, ENV_NAMES } from "./envs/registry.js";
 export type { EnvOptions } from "./envs/registry.js";
 export { CartPole } from "./envs/cartpole.js";
 export { Acrobot } from "./envs/acrobot.js";
