@@ -143,6 +143,10 @@ function suite(name: "sqlite" | "postgres") {
       assert.deepEqual((await registry.listRuns({ status: "succeeded" })).map((r) => r.id), [run.id]);
       assert.deepEqual(await registry.listRuns({ status: "failed" }), []);
       await expectCode(registry.getRun(run.id + 100), "not_found");
+      await expectCode(registry.getRun(Number.NaN), "invalid_input");
+      await expectCode(registry.audit({ since: "yesterday" }), "invalid_input");
+      assert.equal((await registry.audit({ since: "2100-01-01" })).length, 0);
+      assert.ok((await registry.audit({ since: "2000-01-01" })).length > 0);
     });
 
     withRegistry("policies are content-addressed and resolvable by name@version, name or sha256 prefix", async (registry) => {

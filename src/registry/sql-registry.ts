@@ -145,6 +145,7 @@ export class SqlRegistry implements Registry {
   }
 
   revokeToken(id: number): Promise<TokenInfo> {
+    checkId(id, "token");
     return this.mutating("admin", "tokens.revoke", async (tx, who) => {
       const changed = await tx.run("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [this.iso(), id]);
       const row = await tx.get<SqlRow>("SELECT * FROM api_tokens WHERE id = ?", [id]);
@@ -307,6 +308,7 @@ export class SqlRegistry implements Registry {
   }
 
   private async runById(tx: SqlTx, id: number): Promise<RunRecord> {
+    checkId(id, "run");
     const row = await tx.get<SqlRow>(`${RUN_SELECT} WHERE r.id = ?`, [id]);
     if (!row) throw new RegistryError("not_found", `no run ${id}`, { run: id });
     return runRecord(row);
@@ -860,13 +862,17 @@ export class SqlRegistry implements Registry {
   // ---- audit -----------------------------------------------------------------------------------------------
 
   audit(query: AuditQuery = {}): Promise<AuditEntry[]> {
+    if (query.since !== undefined && Number.isNaN(Date.parse(query.since))) {
+      return Promise.reject(new RegistryError("invalid_input", `since must be an ISO time, got ${query.since}`, { field: "since", value: query.since }));
+    }
+    const since = query.since === undefined ? null : new Date(query.since).toISOString();
     return this.reading("audit", async (tx) => {
       const rows = await tx.all<SqlRow>(
         `SELECT * FROM audit_log WHERE (CAST(? AS TEXT) IS NULL OR created_at >= ?) AND (CAST(? AS TEXT) IS NULL OR actor = ?) AND (CAST(? AS TEXT) IS NULL OR action = ?)
          AND (CAST(? AS TEXT) IS NULL OR subject = ?) ORDER BY id DESC LIMIT ?`,
         [
-          query.since ?? null,
-          query.since ?? null,
+          since,
+          since,
           query.actor ?? null,
           query.actor ?? null,
           query.action ?? null,
@@ -910,6 +916,10 @@ function safeUser(): string {
   } catch {
     return "unknown";
   }
+}
+
+function checkId(id: number, what: string): void {
+  if (!Number.isSafeInteger(id) || id < 1) throw new RegistryError("invalid_input", `${what} id must be a positive integer, got ${id}`, { field: what, value: id });
 }
 
 function checkStatus(status: string): void {

@@ -15,7 +15,7 @@ export function register(program: Command): void {
   ).action(async (flags: RegistryFlags & { since?: string; actor?: string; action?: string; subject?: string; limit: string }) => {
     await withRegistry(flags, async (registry) => {
       const entries = await registry.audit({
-        ...(flags.since ? { since: new Date(flags.since).toISOString() } : {}),
+        ...(flags.since ? { since: flags.since } : {}),
         ...(flags.actor ? { actor: flags.actor } : {}),
         ...(flags.action ? { action: flags.action } : {}),
         ...(flags.subject ? { subject: flags.subject } : {}),

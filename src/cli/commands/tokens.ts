@@ -26,6 +26,15 @@ export function register(program: Command): void {
     });
   });
 
+  registryOptions(tokens.command("whoami").description("Who this token (or, without tokens, the local user) acts as")).action(
+    async (flags: RegistryFlags) => {
+      await withRegistry(flags, async (registry) => {
+        const who = await registry.whoami();
+        output(flags, who, { name: who.name, role: who.role, token: who.tokenId });
+      });
+    },
+  );
+
   registryOptions(tokens.command("revoke").description("Revoke a token").argument("<id>", "token id")).action(async (id: string, flags: RegistryFlags) => {
     await withRegistry(flags, async (registry) => {
       const info = await registry.revokeToken(Number(id));
