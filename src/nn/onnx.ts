@@ -24,6 +24,58 @@ export interface LoweringOptions {
   graphName?: string;
 }
 
+/** A training step repeated `steps` times inside one ONNX Loop. */
+export interface LoopSpec {
+  steps: number;
+  /** Graph inputs, fed stacked along a new leading axis of size `steps`. */
+  inputs: readonly Tensor[];
+  /** All state vectors (inputs of the model); those in `next` are carried through the loop. */
+  states: ReadonlyArray<{ name: string; tensor: Tensor }>;
+  next: ReadonlyMap<string, Tensor>;
+  /** Per-step outputs, stacked along a new leading axis. */
+  outputs: ReadonlyMap<string, Tensor>;
+}
+
+/**
+ * One model running `steps` training steps per call (ONNX Loop): outputs `<state>__next` (final state) and each
+ * output stacked [steps, ...].
+ */
+export function lowerLoopToOnnx(spec: LoopSpec): Uint8Array {
+  const body = new OnnxBuilder({ inputs: new Map(), outputs: new Map() }, "b_").buildLoopBody(spec);
+  const outer = new OnnxBuilder({ inputs: new Map(), outputs: new Map() });
+  const carried = spec.states.filter((s) => spec.next.has(s.name));
+  const tripCount = outer.ints0(spec.steps);
+  const loopOutputs = [...carried.map((s) => `${s.name}__next`), ...spec.outputs.keys()];
+  const graph: OnnxNs.IGraphProto = {
+    name: "training_loop",
+    node: [
+      {
+        opType: "Loop",
+        name: "steps",
+        input: [tripCount, "", ...carried.map((s) => s.name)],
+        output: loopOutputs,
+        attribute: [{ name: "body", type: ATTR.GRAPH, g: body }],
+      },
+    ],
+    initializer: outer.initializerList(),
+    input: [
+      ...spec.inputs.map((t) => outer.info(t.attrs.name as string, [spec.steps, ...t.shape], t.dtype)),
+      ...spec.states.map((s) => outer.info(s.name, s.tensor.shape, "float32")),
+    ],
+    output: [
+      ...carried.map((s) => outer.info(`${s.name}__next`, s.tensor.shape, "float32")),
+      ...[...spec.outputs].map(([name, t]) => outer.info(name, [spec.steps, ...t.shape], t.dtype)),
+    ],
+  };
+  const model = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    producerName: "hindcast-nn",
+    opsetImport: [{ domain: "", version: OPSET }],
+    graph,
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
 type Attr = number | number[] | string | { floats: number[] } | { float: number };
 
 /** Lower graph nodes to an ONNX ModelProto (opset 17) and encode it with protobufjs. */
@@ -48,31 +100,17 @@ class OnnxBuilder {
   /** Inputs whose shape never takes the symbolic batch (state vectors). */
   private readonly fixedShape: Set<string>;
 
-  constructor(private readonly options: LoweringOptions) {
+  constructor(
+    private readonly options: LoweringOptions,
+    private readonly prefix = "",
+  ) {
     this.fixedShape = new Set([...options.inputs].filter(([t]) => t.op === "state").map(([, name]) => name));
   }
 
   build(): OnnxNs.IGraphProto {
     const { inputs, outputs } = this.options;
-    const inputIds = new Set([...inputs.keys()].map((t) => t.id));
     for (const [tensor, name] of inputs) this.names.set(tensor.id, name);
-    const targets = [...outputs.values()];
-    const graph = targets[0]?.graph;
-    if (!graph) throw new NnError("invalid_argument", "ONNX lowering needs at least one output", {});
-    // Nodes needed by the outputs, stopping at the declared inputs.
-    const seen = new Set<number>();
-    const stack = [...targets];
-    while (stack.length > 0) {
-      const t = stack.pop()!;
-      if (seen.has(t.id)) continue;
-      seen.add(t.id);
-      const baked = t.op === "param" && this.options.bakedParams !== undefined;
-      if (!inputIds.has(t.id) && !baked) stack.push(...t.inputs);
-    }
-    for (const id of [...seen].sort((a, b) => a - b)) {
-      if (inputIds.has(id)) continue;
-      this.names.set(id, this.lower(graph.nodes[id]!));
-    }
+    this.lowerNeeded([...outputs.values()], new Set([...inputs.keys()].map((t) => t.id)));
     const outputInfos: OnnxNs.IValueInfoProto[] = [];
     for (const [name, tensor] of outputs) {
       this.nodes.push({ opType: "Identity", input: [this.names.get(tensor.id)!], output: [name], name: `out_${name}` });
@@ -87,6 +125,79 @@ class OnnxBuilder {
     };
   }
 
+  /** Lower every node the targets need, stopping at `stopIds` (already named). */
+  lowerNeeded(targets: readonly Tensor[], stopIds: ReadonlySet<number>): void {
+    const graph = targets[0]?.graph;
+    if (!graph) throw new NnError("invalid_argument", "ONNX lowering needs at least one output", {});
+    const seen = new Set<number>();
+    const stack = [...targets];
+    while (stack.length > 0) {
+      const t = stack.pop()!;
+      if (seen.has(t.id)) continue;
+      seen.add(t.id);
+      const baked = t.op === "param" && this.options.bakedParams !== undefined;
+      if (!stopIds.has(t.id) && !baked) stack.push(...t.inputs);
+    }
+    for (const id of [...seen].sort((a, b) => a - b)) {
+      if (stopIds.has(id)) continue;
+      this.names.set(id, this.lower(graph.nodes[id]!));
+    }
+  }
+
+  /**
+   * The body of an ONNX Loop running one training step per iteration: minibatch inputs are gathered from the
+   * outer stacked inputs by the iteration number, updated states are loop-carried, outputs are scan outputs.
+   */
+  buildLoopBody(spec: LoopSpec): OnnxNs.IGraphProto {
+    const p = this.prefix;
+    const stop = new Set<number>();
+    for (const input of spec.inputs) {
+      const name = input.attrs.name as string;
+      this.names.set(input.id, this.emit("Gather", [name, `${p}iter`], { axis: 0 }, `${p}in_${name}`));
+      stop.add(input.id);
+    }
+    for (const s of spec.states) {
+      this.names.set(s.tensor.id, spec.next.has(s.name) ? `${p}st_${s.name}` : s.name);
+      stop.add(s.tensor.id);
+    }
+    this.lowerNeeded([...spec.next.values(), ...spec.outputs.values()], stop);
+    const outputs: OnnxNs.IValueInfoProto[] = [this.valueInfo(`${p}cond_out`, [], "bool")];
+    this.emit("Identity", [`${p}cond`], {}, `${p}cond_out`);
+    for (const [name, t] of spec.next) {
+      this.emit("Identity", [this.names.get(t.id)!], {}, `${p}next_${name}`);
+      outputs.push(this.valueInfo(`${p}next_${name}`, t.shape, t.dtype));
+    }
+    for (const [name, t] of spec.outputs) {
+      this.emit("Identity", [this.names.get(t.id)!], {}, `${p}out_${name}`);
+      outputs.push(this.valueInfo(`${p}out_${name}`, t.shape, t.dtype));
+    }
+    const carried = spec.states.filter((s) => spec.next.has(s.name));
+    return {
+      name: "step_body",
+      node: this.nodes,
+      initializer: this.initializers,
+      input: [
+        this.valueInfo(`${p}iter`, [], "int64"),
+        this.valueInfo(`${p}cond`, [], "bool"),
+        ...carried.map((s) => this.valueInfo(`${p}st_${s.name}`, s.tensor.shape, "float32")),
+      ],
+      output: outputs,
+    };
+  }
+
+  info(name: string, shape: Shape, dtype: DType): OnnxNs.IValueInfoProto {
+    return this.valueInfo(name, shape, dtype);
+  }
+
+  initializerList(): OnnxNs.ITensorProto[] {
+    return this.initializers;
+  }
+
+  /** An int64 scalar initializer. */
+  ints0(value: number): string {
+    return this.constant([value], [], "int64");
+  }
+
   private valueInfo(name: string, shape: Shape, dtype: DType): OnnxNs.IValueInfoProto {
     const batch = this.options.dynamicBatch;
     const symbolic = batch !== undefined && !this.fixedShape.has(name);
@@ -95,7 +206,7 @@ class OnnxBuilder {
   }
 
   private fresh(prefix: string): string {
-    return `${prefix}_${this.counter++}`;
+    return `${this.prefix}${prefix}_${this.counter++}`;
   }
 
   private emit(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, output?: string): string {
@@ -133,7 +244,7 @@ class OnnxBuilder {
   }
 
   private lower(node: Tensor): string {
-    const out = `t${node.id}_${node.op}`;
+    const out = `${this.prefix}t${node.id}_${node.op}`;
     const ins = node.inputs.map((i) => this.names.get(i.id)!);
     const attrs = node.attrs as Record<string, unknown>;
     const simple = SIMPLE_OPS[node.op];

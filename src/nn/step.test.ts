@@ -399,3 +399,33 @@ test("a gated optimizer and Polyak update leave everything unchanged when the ga
     await step.dispose();
   }
 });
+
+test("K steps per call (ONNX Loop) equal K single steps, on ONNX Runtime and the interpreter", async () => {
+  const dims = [8, 5, 2, 3] as const;
+  const K = 3;
+  const rng = new Rng(17);
+  const batches = Array.from({ length: K }, () => actorCriticFeeds(rng, ...dims));
+  const stacked: Record<string, Float32Array> = {};
+  for (const name of Object.keys(batches[0]!)) {
+    const parts = batches.map((b) => (b as Record<string, Float32Array>)[name]!);
+    stacked[name] = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.forEach((p, k) => stacked[name]!.set(p, k * p.length));
+  }
+  const single = await compileStep(actorCriticGraph(...dims).g);
+  const expectedLosses: number[] = [];
+  for (const b of batches) expectedLosses.push((await single.run(b)).critic_loss as number);
+  for (const backend of ["ort", "interpreter"] as const) {
+    const looped = await compileStep(actorCriticGraph(...dims).g, { backend, stepsPerCall: K });
+    const out = await looped.run(stacked);
+    const losses = Array.from(out.critic_loss as Float32Array);
+    assert.equal(losses.length, K);
+    losses.forEach((v, i) => assert.ok(Math.abs(v - expectedLosses[i]!) < 1e-4 * (1 + Math.abs(v)), `${backend} step ${i}: ${v} vs ${expectedLosses[i]}`));
+    assert.equal((out.action as Float32Array).length, K * dims[0] * dims[2]);
+    const want = single.state();
+    for (const [name, value] of Object.entries(looped.state())) {
+      value.forEach((v, i) => assert.ok(Math.abs(v - want[name]![i]!) < 1e-4 * (1 + Math.abs(v)), `${backend} ${name}[${i}]`));
+    }
+    await assert.rejects(looped.run(batches[0]!), (e: unknown) => e instanceof NnError && e.code === "bad_feed");
+    await looped.dispose();
+  }
+});

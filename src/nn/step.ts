@@ -2,12 +2,15 @@ import { writeFile, readFile } from "node:fs/promises";
 import { NnError } from "./errors.js";
 import { type DType, type Graph, PARAMS_STATE, shapeSize, type Tensor } from "./graph.js";
 import { evaluate, type Precision } from "./interpreter.js";
-import { lowerToOnnx } from "./onnx.js";
+import { lowerLoopToOnnx, lowerToOnnx } from "./onnx.js";
 import { readSafetensors, writeSafetensors, type SafetensorsEntry } from "./safetensors.js";
 
 export type FeedValue = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | readonly number[];
 export type Feeds = Readonly<Record<string, FeedValue>>;
-/** Outputs of one call: size-1 float outputs as numbers, others as Float32Array (int64/bool outputs as Int32Array). */
+/**
+ * Outputs of one call: size-1 float outputs as numbers, others as Float32Array (int64/bool outputs as Int32Array).
+ * With stepsPerCall K > 1 every output is an array stacked over the K steps.
+ */
 export type StepOutputs = Record<string, number | Float32Array | Int32Array>;
 
 export interface CompileOptions {
@@ -19,6 +22,11 @@ export interface CompileOptions {
   executionProvider?: "cpu" | "cuda";
   /** Interpreter arithmetic (default float32). */
   precision?: Precision;
+  /**
+   * K > 1: each `run` performs K training steps inside one ONNX Loop (amortising call overhead). Every input is
+   * then fed as K stacked minibatches ([K, ...shape], flat) and every output comes back stacked as an array.
+   */
+  stepsPerCall?: number;
 }
 
 const NEXT = "__next";
@@ -66,7 +74,10 @@ export function buildProgram(graph: Graph): Program {
 const programs = new WeakMap<Graph, Program>();
 
 /** The whole program as one ONNX model: inputs = graph inputs + state vectors; outputs = user outputs + `<state>__next`. */
-export function programToOnnx(program: Program): Uint8Array {
+export function programToOnnx(program: Program, stepsPerCall = 1): Uint8Array {
+  if (stepsPerCall > 1) {
+    return lowerLoopToOnnx({ steps: stepsPerCall, inputs: program.inputs, states: program.states, next: program.next, outputs: program.userOutputs });
+  }
   const inputs = new Map<Tensor, string>();
   for (const t of program.inputs) inputs.set(t, t.attrs.name as string);
   for (const s of program.states) inputs.set(s.tensor, s.name);
@@ -81,15 +92,30 @@ interface Executor {
 }
 
 class InterpreterExecutor implements Executor {
-  constructor(private readonly program: Program, private readonly precision: Precision) {}
+  constructor(
+    private readonly program: Program,
+    private readonly precision: Precision,
+    private readonly steps: number,
+  ) {}
 
   async run(feeds: Map<Tensor, FeedValue>, states: Map<string, Float32Array>) {
-    const inputs: Record<string, ArrayLike<number>> = {};
-    for (const [t, v] of feeds) inputs[t.attrs.name as string] = v instanceof BigInt64Array ? Array.from(v, Number) : (v as ArrayLike<number>);
-    const names = [...this.program.userOutputs.keys(), ...[...this.program.next.keys()].map((n) => n + NEXT)];
+    const outputNames = [...this.program.userOutputs.keys()];
     const targets = [...this.program.userOutputs.values(), ...this.program.next.values()];
-    const values = evaluate(targets, { inputs, states: Object.fromEntries(states) }, this.precision);
-    return new Map(names.map((n, i) => [n, values[i]!]));
+    const current: Record<string, ArrayLike<number>> = Object.fromEntries(states);
+    const stacked = outputNames.map((_, i) => new Float64Array(targets[i]!.size * this.steps));
+    for (let k = 0; k < this.steps; k++) {
+      const inputs: Record<string, ArrayLike<number>> = {};
+      for (const [t, v] of feeds) {
+        const all = v instanceof BigInt64Array ? Array.from(v, Number) : Array.from(v as ArrayLike<number>);
+        inputs[t.attrs.name as string] = all.slice(k * t.size, (k + 1) * t.size);
+      }
+      const values = evaluate(targets, { inputs, states: current }, this.precision);
+      outputNames.forEach((_, i) => stacked[i]!.set(values[i]!, k * targets[i]!.size));
+      [...this.program.next.keys()].forEach((name, j) => (current[name] = values[outputNames.length + j]!));
+    }
+    const out = new Map<string, Float32Array | Float64Array>(outputNames.map((n, i) => [n, stacked[i]!]));
+    for (const name of this.program.next.keys()) out.set(name + NEXT, Float32Array.from(current[name]!));
+    return out;
   }
 
   async dispose(): Promise<void> {}
@@ -112,10 +138,12 @@ class OrtExecutor implements Executor {
     private readonly ort: Ort,
     private readonly session: import("onnxruntime-node").InferenceSession,
     private readonly stateShapes: Map<string, number[]>,
+    private readonly steps: number,
   ) {}
 
   static async create(program: Program, options: CompileOptions): Promise<OrtExecutor> {
-    const model = programToOnnx(program);
+    const steps = options.stepsPerCall ?? 1;
+    const model = programToOnnx(program, steps);
     const stateShapes = new Map(program.states.map((s) => [s.name, s.name === PARAMS_STATE ? [s.size] : [...s.tensor.shape]]));
     const ort = await loadOrt();
     const provider = options.executionProvider ?? "cpu";
@@ -127,7 +155,7 @@ class OrtExecutor implements Executor {
         executionMode: "sequential",
         executionProviders: provider === "cuda" ? ["cuda", "cpu"] : ["cpu"],
       });
-      return new OrtExecutor(ort, session, stateShapes);
+      return new OrtExecutor(ort, session, stateShapes, steps);
     } catch (error) {
       throw new NnError("backend_unavailable", `ONNX Runtime could not create a ${provider} session: ${(error as Error).message}`, { provider });
     }
@@ -135,7 +163,7 @@ class OrtExecutor implements Executor {
 
   async run(feeds: Map<Tensor, FeedValue>, states: Map<string, Float32Array>) {
     const ortFeeds: Record<string, import("onnxruntime-node").Tensor> = {};
-    for (const [t, v] of feeds) ortFeeds[t.attrs.name as string] = new this.ort.Tensor(ORT_TYPE[t.dtype], toOrtData(t.dtype, v) as Float32Array, [...t.shape]);
+    for (const [t, v] of feeds) ortFeeds[t.attrs.name as string] = new this.ort.Tensor(ORT_TYPE[t.dtype], toOrtData(t.dtype, v) as Float32Array, this.steps > 1 ? [this.steps, ...t.shape] : [...t.shape]);
     for (const [name, v] of states) ortFeeds[name] = new this.ort.Tensor("float32", v, this.stateShapes.get(name)!);
     const results = await this.session.run(ortFeeds);
     const out = new Map<string, Float32Array | BigInt64Array | Uint8Array>();
@@ -165,6 +193,8 @@ export class TrainingStep {
     readonly program: Program,
     private readonly executor: Executor,
     readonly backend: "ort" | "interpreter",
+    /** Training steps per `run` call (ONNX Loop when > 1). */
+    readonly stepsPerCall: number,
   ) {
     const graph = program.graph;
     for (const s of program.states) {
@@ -175,8 +205,10 @@ export class TrainingStep {
   static async compile(graph: Graph, options: CompileOptions = {}): Promise<TrainingStep> {
     const program = buildProgram(graph);
     const backend = options.backend ?? "ort";
-    const executor = backend === "ort" ? await OrtExecutor.create(program, options) : new InterpreterExecutor(program, options.precision ?? "float32");
-    return new TrainingStep(program, executor, backend);
+    const steps = options.stepsPerCall ?? 1;
+    if (!Number.isInteger(steps) || steps < 1) throw new NnError("invalid_argument", `stepsPerCall must be a positive integer, got ${steps}`, {});
+    const executor = backend === "ort" ? await OrtExecutor.create(program, options) : new InterpreterExecutor(program, options.precision ?? "float32", steps);
+    return new TrainingStep(program, executor, backend, steps);
   }
 
   get graph(): Graph {
@@ -189,8 +221,10 @@ export class TrainingStep {
       const name = input.attrs.name as string;
       const value = feeds[name];
       if (value === undefined) throw new NnError("missing_feed", `input "${name}" was not fed`, { name });
-      if (value.length !== input.size) {
-        throw new NnError("bad_feed", `input "${name}": got ${value.length} values, shape [${input.shape.join(", ")}] needs ${input.size}`, { name, expected: input.size, got: value.length });
+      const expected = input.size * this.stepsPerCall;
+      if (value.length !== expected) {
+        const shape = this.stepsPerCall > 1 ? [this.stepsPerCall, ...input.shape] : input.shape;
+        throw new NnError("bad_feed", `input "${name}": got ${value.length} values, shape [${shape.join(", ")}] needs ${expected}`, { name, expected, got: value.length });
       }
       checked.set(input, value);
     }
@@ -207,7 +241,7 @@ export class TrainingStep {
       const value = results.get(name)!;
       if (tensor.dtype === "float32") {
         const f = value instanceof Float32Array ? value : Float32Array.from(value as Float64Array);
-        out[name] = tensor.size === 1 ? f[0]! : f;
+        out[name] = tensor.size === 1 && this.stepsPerCall === 1 ? f[0]! : f;
       } else {
         out[name] = value instanceof BigInt64Array ? Int32Array.from(value, Number) : Int32Array.from(value as ArrayLike<number>);
       }
