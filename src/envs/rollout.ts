@@ -26,6 +26,8 @@ export interface RolloutResult {
   returns: number[];
   lengths: number[];
   meanLength: number;
+  /** With `gamma`: the mean discounted return sum_t gamma^t r_t from the start state, with its interval. */
+  discounted?: Interval & { gamma: number };
   /** Per-episode domain figures (e.g. slo_breach_rate, cost_per_day), averaged over episodes. */
   figures: Record<string, Interval>;
 }
@@ -33,6 +35,8 @@ export interface RolloutResult {
 export interface RolloutOptions {
   episodes: number;
   seed: number;
+  /** Discount factor in [0, 1] for an additional discounted-return summary (what most OPE estimators target). */
+  gamma?: number;
   /** Called after each episode (progress reporting). */
   onEpisode?: (episode: number, episodeReturn: number) => void;
 }
@@ -75,7 +79,12 @@ export async function rollout(env: Env, policy: Policy | Controller | BehaviorPo
   if (!Number.isInteger(options.episodes) || options.episodes < 1) {
     throw new EnvError("invalid_episodes", `episodes must be a positive integer, got ${options.episodes}`, { env: env.name });
   }
+  const gamma = options.gamma;
+  if (gamma !== undefined && !(gamma >= 0 && gamma <= 1)) {
+    throw new EnvError("invalid_gamma", `gamma must be in [0, 1], got ${gamma}`, { env: env.name });
+  }
   const returns: number[] = [];
+  const discountedReturns: number[] = [];
   const lengths: number[] = [];
   const perEpisodeFigures: Record<string, number[]> = {};
   const rng = new Rng(0);
@@ -88,6 +97,8 @@ export async function rollout(env: Env, policy: Policy | Controller | BehaviorPo
     const sums: Record<string, number> = {};
     for (const field of env.infoFields) sums[field] = 0;
     let episodeReturn = 0;
+    let discountedReturn = 0;
+    let discount = 1;
     let steps = 0;
     for (;;) {
       let action: Action;
@@ -98,12 +109,15 @@ export async function rollout(env: Env, policy: Policy | Controller | BehaviorPo
       }
       const result = env.step(action);
       episodeReturn += result.reward;
+      discountedReturn += discount * result.reward;
+      discount *= gamma ?? 1;
       steps++;
       for (const field of env.infoFields) sums[field]! += result.info[field] ?? 0;
       observation = result.observation;
       if (result.terminated || result.truncated) break;
     }
     returns.push(episodeReturn);
+    discountedReturns.push(discountedReturn);
     lengths.push(steps);
     const figures = env.episodeFigures ? env.episodeFigures(sums, steps) : sums;
     for (const [name, value] of Object.entries(figures)) (perEpisodeFigures[name] ??= []).push(value);
@@ -115,6 +129,7 @@ export async function rollout(env: Env, policy: Policy | Controller | BehaviorPo
     const { mean, ci95 } = meanInterval(values);
     figures[name] = { mean, ci95 };
   }
+  const discounted = gamma === undefined ? undefined : (({ mean, ci95 }) => ({ mean, ci95, gamma }))(meanInterval(discountedReturns));
   return {
     env: env.name,
     episodes: options.episodes,
@@ -125,6 +140,7 @@ export async function rollout(env: Env, policy: Policy | Controller | BehaviorPo
     returns,
     lengths,
     meanLength: lengths.reduce((a, b) => a + b, 0) / lengths.length,
+    ...(discounted ? { discounted } : {}),
     figures,
   };
 }

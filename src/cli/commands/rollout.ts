@@ -24,8 +24,9 @@ export function register(program: Command): void {
     .requiredOption("--episodes <n>", "number of episodes", integerOption("episodes", 1))
     .requiredOption("--seed <n>", "random seed", integerOption("seed"))
     .option("--max-steps <n>", "override the env's time limit", integerOption("max-steps", 1))
+    .option("--gamma <g>", "also report the mean discounted return with this discount factor", parseGamma)
     .option("--json", "print the result as JSON")
-    .action(async (options: { policy: string; env: string; episodes: number; seed: number; maxSteps?: number; json?: boolean }) => {
+    .action(async (options: { policy: string; env: string; episodes: number; seed: number; maxSteps?: number; gamma?: number; json?: boolean }) => {
       const env = makeEnv(options.env, { maxEpisodeSteps: options.maxSteps });
       const isArtifact = existsSync(options.policy) && statSync(options.policy).isDirectory();
       let policy: Policy | Controller | BehaviorPolicy;
@@ -55,7 +56,7 @@ export function register(program: Command): void {
       bar?.start(options.episodes, 0);
       let result: RolloutResult;
       try {
-        result = await rollout(env, policy, { episodes: options.episodes, seed: options.seed, onEpisode: (e) => bar?.update(e + 1) });
+        result = await rollout(env, policy, { episodes: options.episodes, seed: options.seed, gamma: options.gamma, onEpisode: (e) => bar?.update(e + 1) });
       } finally {
         bar?.stop();
         await close();
@@ -68,9 +69,20 @@ export function register(program: Command): void {
       const lines = [
         `env ${result.env}, policy ${policyName}, ${result.episodes} episodes, seed ${result.seed}`,
         `mean return ${fmt(result.meanReturn)}  95% CI [${fmt(result.ci95[0])}, ${fmt(result.ci95[1])}]  std ${fmt(result.stdReturn)}`,
+        ...(result.discounted
+          ? [`discounted return (gamma ${result.discounted.gamma}) ${fmt(result.discounted.mean)}  95% CI [${fmt(result.discounted.ci95[0])}, ${fmt(result.discounted.ci95[1])}]`]
+          : []),
         `episode length mean ${result.meanLength.toFixed(1)}  min ${Math.min(...result.lengths)}  max ${Math.max(...result.lengths)}`,
         ...Object.entries(result.figures).map(([name, f]) => `${name} ${fmt(f.mean)}  95% CI [${fmt(f.ci95[0])}, ${fmt(f.ci95[1])}]`),
       ];
       process.stdout.write(lines.join("\n") + "\n");
     });
+}
+
+function parseGamma(value: string): number {
+  const gamma = Number(value);
+  if (value.trim() === "" || !(gamma >= 0 && gamma <= 1)) {
+    throw new EnvError("invalid_option", `--gamma must be a number in [0, 1], got "${value}"`, { option: "gamma", value });
+  }
+  return gamma;
 }
