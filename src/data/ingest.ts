@@ -480,8 +480,11 @@ async function writeAccepted(analysis: Analysis, schema: DatasetSchema, path: st
   const term = schema.terminal ? `coalesce(a.${S.terminal}, false)` : "false";
   const trunc = schema.truncated ? `coalesce(a.${S.truncated}, false)` : "false";
   const isLast = `(a.${S.step} = e.last_step)`;
+  // An episode's last step that no flag ends: with no flag columns the schema's episodeEnd convention decides;
+  // with a terminal column (and no truncated one) a last step not marked terminal was cut off, and vice versa.
+  const endedBy = !schema.terminal && !schema.truncated ? schema.episodeEnd : !schema.truncated ? "truncated" : !schema.terminal ? "terminal" : null;
   const endFlag = (flag: "terminal" | "truncated", own: string) =>
-    schema.episodeEnd === flag ? `(${own} OR (${isLast} AND NOT ${term} AND NOT ${trunc}))` : own;
+    endedBy === flag ? `(${own} OR (${isLast} AND NOT ${term} AND NOT ${trunc}))` : own;
   const columns = [
     `e.ep_index AS ${q(EPISODE_INDEX_COLUMN)}`,
     `a.${S.episode} AS ${q(stored.episode)}`,

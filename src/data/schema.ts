@@ -44,6 +44,8 @@ export const datasetSchemaSchema = z
     reward: z.strictObject({ column: columnName, min: z.number(), max: z.number() }),
     terminal: columnName.optional(),
     truncated: columnName.optional(),
+    // How an episode's last step ends when the logs carry neither flag column. With only a terminal column, a last
+    // step not marked terminal counts as truncated (and the other way round).
     episodeEnd: z.enum(["terminal", "truncated"]).default("terminal"),
     behaviorProb: z.strictObject({ column: columnName, kind: z.enum(["probability", "log_density"]) }).optional(),
     policyVersion: columnName.optional(),
