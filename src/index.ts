@@ -57,7 +57,7 @@ export { Pendulum } from "./envs/pendulum.js";
 export { Autoscaling } from "./envs/autoscaling.js";
 export { ServerlessPrewarm } from "./envs/serverless.js";
 export { AlertSuppression } from "./envs/alert-suppression.js";
-export { parseBehavior, parseBehaviorSpec } from "./envs/behavior.js";
+export { parseBehavior, parseBehaviorSpec, loggedActionLikelihoods } from "./envs/behavior.js";
 export type { BehaviorPolicy, DiscreteBehavior, ContinuousBehavior, ActionSample, BehaviorContext } from "./envs/behavior.js";
 export { rollout, meanInterval } from "./envs/rollout.js";
 export type { RolloutResult, RolloutOptions, Interval } from "./envs/rollout.js";

@@ -11,7 +11,7 @@
  *   mixture(w1*P1, w2*P2, ...)      draw a component with probability w_i, then its action; weights sum to 1
  * P may itself be any of these, e.g. "mixture(0.7*softmax(heuristic, 0.5), 0.3*uniform)".
  */
-import type { ActionSpace } from "../data/transitions.js";
+import type { ActionSpace, Transitions } from "../data/transitions.js";
 import type { Env } from "./env.js";
 import { EnvError } from "./errors.js";
 import type { Controller } from "./policy.js";
@@ -391,4 +391,32 @@ export function parseBehaviorSpec(spec: string, context: BehaviorContext): Behav
 /** Builds a behaviour policy for an env; "heuristic" names the given controller. */
 export function parseBehavior(spec: string, env: Env, heuristic: Controller, extra: Record<string, Controller> = {}): BehaviorPolicy {
   return parseBehaviorSpec(spec, { actionSpace: env.actionSpace, controllers: { heuristic, ...extra } });
+}
+
+/**
+ * The probability (discrete) or log-density (continuous) of every logged action in a dataset under a policy:
+ * the target-policy side of importance weights. Rows are read from `transitions.observations` and `.actions`.
+ */
+export function loggedActionLikelihoods(policy: BehaviorPolicy, transitions: Transitions): Float64Array {
+  const { size, observationDim } = transitions;
+  const out = new Float64Array(size);
+  const space = transitions.actionSpace;
+  if (policy.kind !== space.kind || (policy.kind === "discrete" && space.kind === "discrete" && policy.n !== space.n)) {
+    throw new EnvError("policy_space_mismatch", `policy ${policy.spec} does not act in the dataset's ${space.kind} action space`, { spec: policy.spec });
+  }
+  if (policy.kind === "discrete") {
+    const probs = new Float64Array(policy.n);
+    const actions = transitions.actions as Int32Array;
+    for (let i = 0; i < size; i++) {
+      policy.probabilities(transitions.observations.subarray(i * observationDim, (i + 1) * observationDim), probs);
+      out[i] = probs[actions[i]!]!;
+    }
+  } else {
+    const actionDim = policy.low.length;
+    const actions = transitions.actions as Float32Array;
+    for (let i = 0; i < size; i++) {
+      out[i] = policy.logDensity(transitions.observations.subarray(i * observationDim, (i + 1) * observationDim), actions.subarray(i * actionDim, (i + 1) * actionDim));
+    }
+  }
+  return out;
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseSchema } from "../data/schema.js";
-import { parseBehavior } from "./behavior.js";
+import { loggedActionLikelihoods, parseBehavior } from "./behavior.js";
 import { heuristicController, makeEnv } from "./registry.js";
 import { rollout } from "./rollout.js";
 import { datasetColumns, simulateDataset, writeSimulatedDataset } from "./simulate.js";
@@ -69,4 +69,19 @@ test("dataset files are byte-for-byte reproducible and come with a valid schema"
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("re-scoring logged actions with the behaviour policy reproduces the logged propensities", () => {
+  for (const [env, spec] of [
+    ["alert-suppression", "mixture(0.6*softmax(heuristic, 0.7), 0.4*uniform)"],
+    ["autoscaling-target", "eps-greedy(gaussian(heuristic, 1.5), 0.2)"],
+  ] as const) {
+    const dataset = simulateDataset({ env, behavior: spec, episodes: 2, seed: 12, maxEpisodeSteps: 80 });
+    const instance = makeEnv(env);
+    const likelihoods = loggedActionLikelihoods(parseBehavior(spec, instance, heuristicController(env)), dataset.transitions);
+    assert.deepEqual(likelihoods, dataset.transitions.behaviorProb, env);
+  }
+  const dataset = simulateDataset({ env: "cartpole", behavior: "uniform", episodes: 1, seed: 1, maxEpisodeSteps: 5 });
+  assert.throws(() => loggedActionLikelihoods(parseBehavior("uniform", makeEnv("acrobot"), heuristicController("acrobot")), dataset.transitions), /does not act/);
+  assert.throws(() => simulateDataset({ env: "pendulum", behavior: parseBehavior("uniform", makeEnv("acrobot"), heuristicController("acrobot")), episodes: 1, seed: 1 }), /does not act/);
 });

@@ -69,6 +69,10 @@ export function simulateDataset(options: SimulateOptions): SimulatedDataset {
   const behavior = typeof options.behavior === "string" ? parseBehavior(options.behavior, env, heuristicController(env.name)) : options.behavior;
   const dim = env.observationSpace.dim;
   const space = env.actionSpace;
+  const fits =
+    behavior.kind === space.kind &&
+    (behavior.kind === "discrete" ? space.kind === "discrete" && behavior.n === space.n : behavior.low.length === (space.kind === "continuous" ? space.low.length : -1));
+  if (!fits) throw new EnvError("policy_space_mismatch", `behaviour ${behavior.spec} does not act in ${env.name}'s action space`, { env: env.name, spec: behavior.spec });
   const actionDim = space.kind === "discrete" ? 1 : space.low.length;
   const initial = 1024;
   const observations = new Column(new Float32Array(initial * dim));
