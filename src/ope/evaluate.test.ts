@@ -125,3 +125,28 @@ test("thomas2015 bound is named, valid and below the IS estimate", async () => {
   assert.ok(is.lowerBound.value <= is.value && is.lowerBound.value > 0.5, String(is.lowerBound.value));
   assert.match(wis.lowerBound.method, /student-t.*trajectory IS only/);
 });
+
+test("selection with estimated propensities labels every report", async () => {
+  const transitions = coinLogs(1500, 8, false);
+  const candidates = [0.3, 0.7].map((p) => ({ name: `p${p}`, targetProb: targetColumn(transitions, p) }));
+  const result = await selectPolicies({ transitions, candidates, by: "value", gamma: 1, estimateBehavior: true, estimator: "wis" });
+  assert.deepEqual(result.ranking.map((r) => r.name), ["p0.7", "p0.3"]);
+  for (const report of result.reports) {
+    assert.equal(report.behavior.source, "estimated");
+    assert.ok(report.warnings.some((w) => w.includes("ESTIMATED")));
+  }
+});
+
+test("a target action the logs never show is named in words", async () => {
+  // Logged actions are only 0 and 1 of three; the target puts 30% on action 2.
+  const transitions = { ...coinLogs(200, 9), actionSpace: { kind: "discrete" as const, n: 3 } };
+  const policy = {
+    async actionProbabilitiesBatch(observations: Float32Array) {
+      const out = new Float64Array(observations.length * 3);
+      for (let i = 0; i < observations.length; i++) out.set([0.3, 0.4, 0.3], 3 * i);
+      return out;
+    },
+  };
+  const report = await evaluatePolicy({ transitions, policy, estimators: ["wis"], gamma: 1 });
+  assert.ok(report.warnings.some((w) => /action 2 with mean probability 0\.300, but the logs never show it/.test(w)), report.warnings.join("; "));
+});

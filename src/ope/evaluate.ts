@@ -70,7 +70,7 @@ export interface EvaluatePolicyOptions {
   /** Settings of the default FQE fit. */
   fqe?: Omit<FqeOptions, "gamma">;
   /** Override the logged propensities (e.g. with an estimated behaviour policy) and say where they came from. */
-  behavior?: { prob: Float64Array; label: string };
+  behavior?: { prob: Float64Array; label: string; estimated?: boolean };
   /** When the logs have no propensities: fit a behaviour-cloning model instead of refusing. */
   estimateBehavior?: boolean;
   bootstrap?: { resamples: number; seed: number; level?: number };
@@ -262,7 +262,8 @@ export async function evaluatePolicy(options: EvaluatePolicyOptions): Promise<Op
   let behavior: OpeReport["behavior"];
   if (options.behavior) {
     behaviorProb = options.behavior.prob;
-    behavior = { source: "supplied", label: options.behavior.label };
+    behavior = { source: options.behavior.estimated ? "estimated" : "supplied", label: options.behavior.label };
+    if (options.behavior.estimated) warnings.push(`behaviour propensities are ESTIMATED (${options.behavior.label}); every importance-weighted estimate inherits its error`);
   } else if (transitions.behaviorProb) {
     behaviorProb = transitions.behaviorProb;
     behavior = { source: "logged", label: "logged behaviour propensities" };

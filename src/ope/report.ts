@@ -44,13 +44,22 @@ export function formatReport(report: OpeReport): string {
     ),
   );
   out.push("");
-  const methods = new Set<string>();
-  for (const e of report.estimates) {
-    if (e.interval) methods.add(`CI: ${e.interval.method}`);
-    methods.add(`lower bound (${e.estimator}): ${e.lowerBound.method}`);
+  // Same text for several estimators: one line naming them all.
+  const grouped = (entries: Array<[string, string]>) => {
+    const byText = new Map<string, string[]>();
+    for (const [estimator, text] of entries) byText.set(text, [...(byText.get(text) ?? []), estimator]);
+    return [...byText].map(([text, estimators]) => [estimators.join(", "), text] as const);
+  };
+  for (const [names, method] of grouped(report.estimates.filter((e) => e.interval).map((e) => [e.estimator, e.interval!.method]))) {
+    out.push(`CI (${names}): ${method}`);
   }
-  out.push(...methods);
-  const warnings = [...report.warnings, ...report.estimates.flatMap((e) => e.diagnostics.warnings.map((w) => `${e.estimator}: ${w}`))];
+  for (const [names, method] of grouped(report.estimates.map((e) => [e.estimator, e.lowerBound.method]))) {
+    out.push(`lower bound (${names}): ${method}`);
+  }
+  const warnings = [
+    ...report.warnings,
+    ...grouped(report.estimates.flatMap((e) => e.diagnostics.warnings.map((w) => [e.estimator, w] as [string, string]))).map(([names, w]) => `${names}: ${w}`),
+  ];
   if (warnings.length > 0) {
     out.push("");
     out.push("warnings:");

@@ -1,3 +1,4 @@
+import { estimateBehaviorPolicy } from "./behavior.js";
 import { OpeError } from "./errors.js";
 import { evaluatePolicy, type EstimatorName, type EvaluatePolicyOptions, type OpeReport, type TargetPolicy } from "./evaluate.js";
 import type { LowerBound } from "./intervals.js";
@@ -53,11 +54,18 @@ export async function selectPolicies(options: SelectPoliciesOptions): Promise<Se
   }
   const hasModel = Boolean(options.qHat && options.vHat) || candidates.every((candidate) => candidate.policy);
   const estimator: EstimatorName = options.estimator ?? (hasModel ? "wdr" : "wpdis");
+  // Estimated propensities do not depend on the candidate: fit the behaviour model once.
+  let behavior = options.behavior;
+  if (!behavior && !options.transitions.behaviorProb && options.estimateBehavior) {
+    const fitted = estimateBehaviorPolicy(options.transitions, { seed: options.seed ?? 0 });
+    behavior = { prob: fitted.behaviorProb, label: fitted.label, estimated: true };
+  }
   const reports: OpeReport[] = [];
   for (const candidate of candidates) {
     reports.push(
       await evaluatePolicy({
         ...options,
+        behavior,
         policyName: candidate.name,
         policy: candidate.policy,
         targetProb: candidate.targetProb,

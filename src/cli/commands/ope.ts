@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { Presets, SingleBar } from "cli-progress";
 import { loadTransitions } from "../../data/loader.js";
 import { readDatasetColumns } from "../../ope/columns.js";
 import { OpeError } from "../../ope/errors.js";
@@ -23,6 +24,7 @@ export interface SharedOpeFlags {
   vColumn?: string;
   estimateBehavior?: boolean;
   returnRange?: string;
+  fqeSteps: string;
   json?: boolean;
 }
 
@@ -50,6 +52,7 @@ export function sharedOptions(command: Command): Command {
     .option("--v-column <name>", "dataset column with V-hat(s) computed outside Hindcast")
     .option("--estimate-behavior", "when the logs carry no propensities, fit a behaviour-cloning model (labelled)")
     .option("--return-range <min,max>", "bounds of one episode's discounted return (for --bound thomas2015)")
+    .option("--fqe-steps <n>", "Adam steps of fitted Q evaluation", "3000")
     .option("--json", "print the full report as JSON");
 }
 
@@ -83,6 +86,25 @@ export function parseShared(flags: SharedOpeFlags) {
     exploration,
     returnRange,
     estimateBehavior: Boolean(flags.estimateBehavior),
+    fqe: fqeWithProgress(numberFlag("fqe-steps", flags.fqeSteps, (v) => Number.isInteger(v) && v >= 1, "a positive integer"), seed),
+  };
+}
+
+/** FQE settings with a progress bar on an interactive stderr (one bar per fit). */
+function fqeWithProgress(steps: number, seed: number) {
+  if (!process.stderr.isTTY) return { steps, seed };
+  let bar: SingleBar | null = null;
+  return {
+    steps,
+    seed,
+    onProgress(step: number) {
+      if (step === 0) {
+        bar = new SingleBar({ format: "FQE |{bar}| {value}/{total} steps", stream: process.stderr }, Presets.shades_classic);
+        bar.start(steps, 0);
+      }
+      bar?.update(step + 1);
+      if (step === steps - 1) bar?.stop();
+    },
   };
 }
 
