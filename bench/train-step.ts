@@ -148,12 +148,17 @@ for (const threads of [1, 2]) {
     await step.dispose();
   }
 }
+{
+  const step = await compileStep(mlpStep(), { threads: 2, spinWait: true });
+  results["mlp-t2-k1-spin"] = await measure(step, feeds);
+  await step.dispose();
+}
 const torch = torchBaseline();
 const best = Math.max(...Object.values(results).map((r) => r.stepsPerSec));
 console.log(`measured under load (2 shared cores, load average ${(await import("node:os")).loadavg()[0]!.toFixed(1)}); figures are noisy`);
 for (const [key, r] of Object.entries(results)) {
-  const [, t, k] = key.split("-");
-  const how = k === "k1" ? "1 step/call" : `${k!.slice(1)} steps/call (ONNX Loop)`;
+  const [, t, k, spin] = key.split("-");
+  const how = (k === "k1" ? "1 step/call" : `${k!.slice(1)} steps/call (ONNX Loop)`) + (spin ? ", spin-waiting threads" : "");
   console.log(`MLP 17-256-256-6 b256 MSE Adam, ORT ${t!.slice(1)} thread(s), ${how}: ${r.stepsPerSec.toFixed(0)} steps/s, ${r.stepsPerCpuSec.toFixed(0)} steps/CPU-s`);
 }
 console.log(`PyTorch baseline: ${torch.rate.toFixed(0)} steps/s (${torch.source})`);

@@ -40,6 +40,7 @@ export class ForwardFunction {
       interOpNumThreads: 1,
       graphOptimizationLevel: "all",
       executionMode: "sequential",
+      extra: { session: { intra_op: { allow_spinning: "0" } } },
     });
     return new ForwardFunction(
       ort,

@@ -11,19 +11,21 @@ export interface OptimizerOptions {
   /** Name used for state vectors and checkpoint entries (default `<kind><index>`). */
   name?: string;
   /**
-   * A bool scalar (e.g. an input): when false this step leaves the group, its optimizer state and step count
-   * unchanged (delayed policy updates as in TD3).
+   * A scalar gate (e.g. an input): bool, or float32 read as "> 0.5". When off, this call leaves the group, its
+   * optimizer state and step count unchanged (delayed policy updates as in TD3).
    */
   when?: Tensor;
 }
 
 function gate(when: Tensor | undefined, updated: Tensor, old: Tensor): Tensor {
-  return when ? op.where(op.reshape(when, []), updated, old) : updated;
+  if (!when) return updated;
+  const scalar = op.reshape(when, []);
+  return op.where(scalar.dtype === "bool" ? scalar : op.greater(scalar, 0.5), updated, old);
 }
 
 function checkGate(kind: string, when: Tensor | undefined): void {
-  if (when && (when.dtype !== "bool" || when.size !== 1)) {
-    throw new NnError("invalid_argument", `${kind}: "when" must be a bool scalar, got ${when}`, { op: kind });
+  if (when && (when.dtype === "int64" || when.size !== 1)) {
+    throw new NnError("invalid_argument", `${kind}: "when" must be a bool or float32 scalar, got ${when}`, { op: kind });
   }
 }
 
@@ -133,7 +135,7 @@ export interface PolyakOptions {
   /** Use the sources' values after this step's optimizer updates (declared earlier), like PyTorch code that
    * soft-updates after optimizer.step(). Default false: the pre-step values. */
   afterUpdate?: boolean;
-  /** A bool scalar: when false the targets stay unchanged this step. */
+  /** A scalar gate (bool, or float32 read as "> 0.5"): when off the targets stay unchanged this call. */
   when?: Tensor;
 }
 

@@ -18,6 +18,11 @@ export interface CompileOptions {
   backend?: "ort" | "interpreter";
   /** ORT intra-op threads (default 1). */
   threads?: number;
+  /**
+   * Let ORT's idle intra-op threads spin-wait (default false). Spinning can win a few percent on an idle machine;
+   * on shared cores it halves throughput, so it is off unless asked for.
+   */
+  spinWait?: boolean;
   /** ORT execution provider; "cuda" needs an onnxruntime-node build with CUDA and fails clearly otherwise. */
   executionProvider?: "cpu" | "cuda";
   /** Interpreter arithmetic (default float32). */
@@ -154,6 +159,7 @@ class OrtExecutor implements Executor {
         graphOptimizationLevel: "all",
         executionMode: "sequential",
         executionProviders: provider === "cuda" ? ["cuda", "cpu"] : ["cpu"],
+        extra: { session: { intra_op: { allow_spinning: options.spinWait ? "1" : "0" } } },
       });
       return new OrtExecutor(ort, session, stateShapes, steps);
     } catch (error) {
