@@ -52,14 +52,14 @@ export async function loadTransitions(store: string | undefined, ref: string, op
 
   // Query columns in order, each with where its values go. Observation-like groups are read as one FLOAT[width]
   // array column: its child vector is row-major already, so a chunk is one block copy.
-  type Target = { sql: string; out: Float32Array | Float64Array | Int32Array | Uint8Array; width: number };
+  type Target = { sql: string; out: Float32Array | Float64Array | Int32Array | Uint8Array; width: number; array?: true };
   const group = (columns: string[]) => `[${columns.map(sqlIdent).join(", ")}]::FLOAT[${columns.length}]`;
   const targets: Target[] = [
     { sql: sqlIdent(EPISODE_INDEX_COLUMN), out: episodeIndex, width: 1 },
     { sql: sqlIdent(schema.step), out: steps, width: 1 },
-    ...(dim > 0 ? [{ sql: group(featureNames), out: observations, width: dim }] : []),
-    ...(nextNames.length > 0 ? [{ sql: group(nextNames), out: nextObservations, width: dim }] : []),
-    actionSpace.kind === "discrete" ? { sql: sqlIdent(actionColumns[0]!), out: actions, width: 1 } : { sql: group(actionColumns), out: actions, width: actionDim },
+    ...(dim > 0 ? [{ sql: group(featureNames), out: observations, width: dim, array: true as const }] : []),
+    ...(nextNames.length > 0 ? [{ sql: group(nextNames), out: nextObservations, width: dim, array: true as const }] : []),
+    actionSpace.kind === "discrete" ? { sql: sqlIdent(actionColumns[0]!), out: actions, width: 1 } : { sql: group(actionColumns), out: actions, width: actionDim, array: true },
     { sql: sqlIdent(schema.reward.column), out: rewards, width: 1 },
     { sql: sqlIdent(schema.terminal!), out: terminals, width: 1 },
     { sql: sqlIdent(schema.truncated!), out: truncations, width: 1 },
@@ -78,7 +78,7 @@ export async function loadTransitions(store: string | undefined, ref: string, op
       for (let c = 0; c < targets.length; c++) {
         const t = targets[c]!;
         const vector = chunk.getColumnVector(c);
-        if (t.width === 1) copyNumericVector(vector, t.out, row, count);
+        if (!t.array) copyNumericVector(vector, t.out, row, count);
         else copyArrayVector(vector, t.out as Float32Array, row * t.width, count, t.width);
       }
       row += count;
