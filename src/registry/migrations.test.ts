@@ -13,11 +13,12 @@ for (const name of backendNames()) {
       await registry.registerDatasetVersion({ name: "d", version: 1, hash: "h" });
       await registry.close();
 
-      migrations.push({ version: 2, name: "test: add a column", sql: () => "ALTER TABLE runs ADD COLUMN notes TEXT;" });
+      const latest = migrations[migrations.length - 1]!.version;
+      migrations.push({ version: latest + 1, name: "test: add a column", sql: () => "ALTER TABLE runs ADD COLUMN notes TEXT;" });
       try {
         for (let i = 0; i < 2; i++) await (await backend.open()).close();
         const applied = await backend.raw("SELECT version FROM schema_migrations ORDER BY version");
-        assert.deepEqual(applied.map((r) => Number(r["version"])), [1, 2]);
+        assert.deepEqual(applied.map((r) => Number(r["version"])), Array.from({ length: latest + 1 }, (_, i) => i + 1));
         await backend.raw("SELECT notes FROM runs");
         const reopened = await backend.open();
         assert.equal((await reopened.listDatasetVersions()).length, 1, "data survives the migration");

@@ -167,6 +167,11 @@ export const migrations: Migration[] = [
       `;
     },
   },
+  {
+    version: 2,
+    name: "shared kill switch",
+    sql: () => "ALTER TABLE routing_state ADD COLUMN kill_switch INTEGER NOT NULL DEFAULT 0;",
+  },
 ];
 
 /** Applies pending migrations in one transaction; concurrent openers wait on the migration lock. */

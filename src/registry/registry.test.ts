@@ -111,7 +111,7 @@ function suite(name: "sqlite" | "postgres") {
       const second = await backend.open();
       await second.close();
       const rows = await backend.raw("SELECT version FROM schema_migrations ORDER BY version");
-      assert.deepEqual(rows.map((r) => Number(r["version"])), [1]);
+      assert.deepEqual(rows.map((r) => Number(r["version"])), [1, 2]);
       assert.equal(registry.backend, name);
     });
 
@@ -279,6 +279,11 @@ function suite(name: "sqlite" | "postgres") {
       assert.deepEqual(routing.shadows.map((s) => s.policy.version), [2, 3]);
       assert.equal(routing.canary, null);
       assert.equal(routing.production?.policy.version, 1);
+      assert.equal(await registry.killSwitch(), false);
+      await registry.setKillSwitch(true, "incident");
+      assert.equal(await registry.killSwitch(), true);
+      assert.equal(await registry.routingVersion(), v1 + 3, "the kill switch is a routing change");
+      await registry.setKillSwitch(false, "resolved");
       const all = await registry.allRouting();
       assert.deepEqual(all.map((r) => [r.deployment, r.production?.policy.version, r.shadows.length]), [["default", 1, 2]]);
       const other = await registry.routing("checkout");
@@ -364,6 +369,7 @@ function suite(name: "sqlite" | "postgres") {
         ["retire", () => registry.retire("pricing@2", "not needed")],
         ["rollback", () => registry.rollback({ reason: "drill", details: { guard: "reward", p: 0.001 } })],
         ["setGates", () => registry.setGates({ ...(easyGates as object), canary: { minShadowDecisions: 7 } } as never)],
+        ["setKillSwitch", () => registry.setKillSwitch(true, "incident 42")],
         ["recordStep", () => registry.recordStep({ pipeline: "p", name: "s", inputHash: "h", status: "failed", error: "boom" })],
         ["createToken", async () => (adminToken = (await registry.createToken("first", "admin")).token)],
       ];
@@ -389,6 +395,7 @@ function suite(name: "sqlite" | "postgres") {
         (registry) => registry.routing(),
         (registry) => registry.allRouting(),
         (registry) => registry.routingVersion(),
+        (registry) => registry.killSwitch(),
         (registry) => registry.counters("pricing@2", "shadow"),
         (registry) => registry.gates(),
         (registry) => registry.policyLineage("pricing@1"),

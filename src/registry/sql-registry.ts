@@ -676,6 +676,18 @@ export class SqlRegistry implements Registry {
     });
   }
 
+  setKillSwitch(on: boolean, reason: string): Promise<void> {
+    return this.mutating("deployer", "kill_switch", async (tx, who) => {
+      await tx.run("UPDATE routing_state SET kill_switch = ? WHERE id = 1", [on ? 1 : 0]);
+      const routingVersion = await this.bumpRouting(tx);
+      await this.writeAudit(tx, who, on ? "kill_switch.on" : "kill_switch.off", "kill_switch", { reason, routingVersion });
+    });
+  }
+
+  killSwitch(): Promise<boolean> {
+    return this.reading("routing", async (tx) => Number((await tx.get<SqlRow>("SELECT kill_switch FROM routing_state WHERE id = 1"))!["kill_switch"]) === 1);
+  }
+
   counters(policyRef: string, stage?: Stage): Promise<StageCounters> {
     return this.reading("traffic.show", async (tx) => {
       const policy = await this.policyRow(tx, policyRef);

@@ -290,6 +290,12 @@ export interface Registry {
   /** Monotonically increasing; changes whenever any deployment's routing changes. */
   routingVersion(): Promise<number>;
   recordTraffic(policyRef: string, counts: TrafficCounts): Promise<StageCounters>;
+  /**
+   * The shared kill switch: when on, every decision service replica serves its fallback. Flipping it is audited and
+   * bumps `routingVersion()`, so pollers see it.
+   */
+  setKillSwitch(on: boolean, reason: string): Promise<void>;
+  killSwitch(): Promise<boolean>;
   counters(policyRef: string, stage?: Stage): Promise<StageCounters>;
 
   setGates(config: GateConfig): Promise<void>;

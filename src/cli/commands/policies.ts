@@ -2,10 +2,10 @@ import type { Command } from "commander";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { MANIFEST_FILE, readPolicyArtifact, sha256Hex } from "../../policy/artifact.js";
-import { loadGateConfig, type PolicyRecord, type Routing, type Stage } from "../../registry/index.js";
+import { loadGateConfig, RegistryError, type PolicyRecord, type Routing, type Stage } from "../../registry/index.js";
 import { output, registryOptions, withRegistry, type RegistryFlags } from "./runs.js";
 
-/** `hindcast policies list|show|lineage|register|production|routing|trained-on|gates`. */
+/** `hindcast policies list|show|lineage|register|production|routing|kill-switch|trained-on|gates`. */
 export function register(program: Command): void {
   const policies = program.command("policies").description("Policy versions, their lineage, deployments and promotion gates");
 
@@ -98,6 +98,24 @@ export function register(program: Command): void {
     await withRegistry(flags, async (registry) => {
       const routes = flags.deployment ? [await registry.routing(flags.deployment)] : await registry.allRouting();
       output(flags, routes, routes.map(routingRow));
+    });
+  });
+
+  registryOptions(
+    policies
+      .command("kill-switch")
+      .description("Show the shared kill switch, or turn it on/off (every decision service replica then serves its fallback)")
+      .argument("[state]", "on or off")
+      .option("--reason <text>", "why; required to change it"),
+  ).action(async (state: string | undefined, flags: RegistryFlags & { reason?: string }) => {
+    await withRegistry(flags, async (registry) => {
+      if (state !== undefined) {
+        if (state !== "on" && state !== "off") throw new RegistryError("invalid_input", `state must be on or off, got ${state}`, { field: "state", value: state });
+        if (!flags.reason) throw new RegistryError("invalid_input", "--reason is required to change the kill switch", { field: "reason" });
+        await registry.setKillSwitch(state === "on", flags.reason);
+      }
+      const on = await registry.killSwitch();
+      output(flags, { killSwitch: on }, { "kill switch": on ? "on" : "off" });
     });
   });
 
