@@ -1,45 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { onnx as OnnxNs } from "onnx-proto";
 import { writePolicyArtifact } from "../policy/artifact.js";
 import { artifactLoader } from "./artifact-loader.js";
-
-const { onnx } = createRequire(import.meta.url)("onnx-proto") as { onnx: typeof OnnxNs };
-
-/** q = obs @ W + b, built by hand with onnx-proto: a two-feature, three-action linear Q model. */
-function linearModel(weights: number[], bias: number[]): Uint8Array {
-  const tensorType = (dims: Array<number | string>) => ({
-    tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) } },
-  });
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: 17 }],
-    graph: {
-      name: "linear",
-      node: [
-        { opType: "MatMul", input: ["obs", "W"], output: ["xw"] },
-        { opType: "Add", input: ["xw", "b"], output: ["q"] },
-      ],
-      initializer: [
-        { name: "W", dims: [2, 3], dataType: 1, floatData: weights },
-        { name: "b", dims: [3], dataType: 1, floatData: bias },
-      ],
-      input: [{ name: "obs", type: tensorType(["batch", 2]) }],
-      output: [{ name: "q", type: tensorType(["batch", 3]) }],
-    },
-  });
-  return onnx.ModelProto.encode(model).finish();
-}
+import { linearOnnx } from "./fixtures/onnx-linear.js";
 
 test("an ONNX artifact serves scores, and a corrupted one is refused", async () => {
   const dir = mkdtempSync(join(tmpdir(), "hindcast-artifact-"));
   try {
     // W columns are actions: q0 = x, q1 = y, q2 = -x - y + 0.5
-    const bytes = linearModel([1, 0, -1, 0, 1, -1], [0, 0, 0.5]);
+    const bytes = linearOnnx(2, 3, [1, 0, -1, 0, 1, -1], [0, 0, 0.5]);
     const draft = {
       algorithm: "dqn",
       actionSpace: { kind: "discrete" as const, n: 3 },

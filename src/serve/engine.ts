@@ -58,15 +58,23 @@ export interface FeedbackResult {
   durable: Promise<void>;
 }
 
+export interface TrafficCounts {
+  decisions: number;
+  safetyViolations: number;
+  guardFailures: number;
+}
+
 export interface ReloadReport {
   revision: number;
   applied: string[];
   removed: string[];
   refused: Array<{ deployment: string; reason: string }>;
+  /** Shadows left out because their artifact could not be loaded or does not fit; the deployment still applied. */
+  skipped: Array<{ deployment: string; policy: string; reason: string }>;
 }
 
 export interface AlertEvent {
-  kind: "canary_rollback" | "reload_refused" | "rollback_record_failed";
+  kind: "canary_rollback" | "reload_refused" | "shadow_skipped" | "rollback_record_failed";
   deployment: string;
   at: string;
   reason: string;
@@ -145,6 +153,8 @@ export class DecisionEngine extends EventEmitter {
   private readonly recent = new Map<string, RememberedDecision>();
   /** Deployments in the routing table whose artifacts never loaded: known, but nothing can decide for them. */
   private readonly unavailable = new Map<string, string>();
+  /** Per-policy-version traffic since the last `takeTraffic()`, for the registry's promotion gates. */
+  private traffic = new Map<string, TrafficCounts>();
   killSwitch = false;
   revision = -1;
 
@@ -161,7 +171,7 @@ export class DecisionEngine extends EventEmitter {
 
   /** Applies a routing table: per deployment, all artifacts load and fit together, or the old one stays. */
   async apply(table: RoutingTable): Promise<ReloadReport> {
-    const report: ReloadReport = { revision: table.revision, applied: [], removed: [], refused: [] };
+    const report: ReloadReport = { revision: table.revision, applied: [], removed: [], refused: [], skipped: [] };
     const used = new Set<string>();
     for (const [name, spec] of Object.entries(table.deployments)) {
       const old = this.deployments.get(name);
@@ -171,7 +181,7 @@ export class DecisionEngine extends EventEmitter {
         continue;
       }
       try {
-        const compiled = await this.compile(name, spec, old);
+        const compiled = await this.compile(name, spec, old, report.skipped);
         for (const ref of compiled.refs) used.add(ref);
         this.deployments.set(name, compiled);
         this.unavailable.delete(name);
@@ -199,6 +209,10 @@ export class DecisionEngine extends EventEmitter {
         void Promise.resolve(policy.dispose?.()).catch(() => undefined);
       }
     }
+    for (const entry of report.skipped) {
+      this.metrics.reloads.labels("shadow_skipped").inc();
+      this.alert({ kind: "shadow_skipped", deployment: entry.deployment, at: new Date().toISOString(), reason: entry.reason, details: { policy: entry.policy } });
+    }
     this.killSwitch = table.killSwitch;
     this.metrics.killSwitch.set(table.killSwitch ? 1 : 0);
     this.revision = table.revision;
@@ -221,17 +235,38 @@ export class DecisionEngine extends EventEmitter {
 
   /** Loads and checks every artifact a spec needs without applying it (the admin deploy pre-check). */
   async validate(name: string, spec: DeploymentSpec): Promise<void> {
-    await this.compile(name, spec, undefined);
+    const skipped: ReloadReport["skipped"] = [];
+    await this.compile(name, spec, undefined, skipped);
+    if (skipped.length > 0) throw new ServeError("artifact_refused", skipped[0].reason, { policy: skipped[0].policy });
   }
 
-  private async compile(name: string, spec: DeploymentSpec, old: CompiledDeployment | undefined): Promise<CompiledDeployment> {
+  private async compile(
+    name: string,
+    spec: DeploymentSpec,
+    old: CompiledDeployment | undefined,
+    skipped?: ReloadReport["skipped"],
+  ): Promise<CompiledDeployment> {
     const production = await this.load(spec.production.policy);
     const canary = spec.canary ? await this.load(spec.canary.policy) : null;
-    const shadows = await Promise.all(spec.shadows.map((s) => this.load(s.policy)));
-    for (const [role, policy] of [["canary", canary], ...shadows.map((s) => ["shadow", s] as const)] as const) {
-      if (!policy) continue;
-      const reason = incompatibility(production, policy);
-      if (reason) throw new ServeError("artifact_refused", `${role} ${policy.version} is incompatible with production: ${reason}`);
+    if (canary) {
+      const reason = incompatibility(production, canary);
+      if (reason) throw new ServeError("artifact_refused", `canary ${canary.version} is incompatible with production: ${reason}`);
+    }
+    // Shadows never act, so one that cannot load is left out (and reported) rather than blocking the deployment:
+    // otherwise a broken shadow would also block a rollback from taking effect.
+    const shadows: DecisionPolicy[] = [];
+    const shadowRefs: string[] = [];
+    for (const { policy: ref } of spec.shadows) {
+      try {
+        const shadow = await this.load(ref);
+        const reason = incompatibility(production, shadow);
+        if (reason) throw new ServeError("artifact_refused", `shadow ${shadow.version} is incompatible with production: ${reason}`);
+        shadows.push(shadow);
+        shadowRefs.push(ref);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        skipped?.push({ deployment: name, policy: ref, reason });
+      }
     }
     const space = production.actionSpace;
     const featureNames = production.featureNames;
@@ -259,7 +294,7 @@ export class DecisionEngine extends EventEmitter {
     const shadowStats = shadows.map((s) => old?.shadowStats.find((stat) => stat.version === s.version) ?? {
       version: s.version, decisions: 0, agreements: 0, rewarded: 0, weightedReward: 0,
     });
-    const refs = [spec.production.policy, ...(spec.canary ? [spec.canary.policy] : []), ...spec.shadows.map((s) => s.policy)];
+    const refs = [spec.production.policy, ...(spec.canary ? [spec.canary.policy] : []), ...shadowRefs];
     if ("policy" in spec.fallback) refs.push(spec.fallback.policy);
     this.metrics.guardState.labels(name).set(guard ? 1 : 0);
     return {
@@ -410,6 +445,11 @@ export class DecisionEngine extends EventEmitter {
       if (route === "production" || route === "canary") route = "fallback";
     }
     if (served.action instanceof Float64Array) d.safety.remember(input.routingKey, served.action);
+    if (policy && route !== "killed" && !fallbackReason?.startsWith("missing_feature") && !fallbackReason?.startsWith("ood:")) {
+      const counts = this.trafficOf(policy.version);
+      counts.decisions += 1;
+      if (safety.length > 0) counts.safetyViolations += 1;
+    }
     const action = served.action instanceof Float64Array ? Array.from(served.action) : served.action;
 
     let shadowRecords: DecisionRecord["shadows"];
@@ -425,6 +465,9 @@ export class DecisionEngine extends EventEmitter {
           const output = pending instanceof Promise ? await pending : pending;
           const shadowAction = greedyAction(output);
           const agree = sameAction(shadowAction, action, d.space);
+          const counts = this.trafficOf(shadow.version);
+          counts.decisions += 1;
+          if (!this.wouldBeSafe(d, state, input.routingKey, shadowAction)) counts.safetyViolations += 1;
           shadowProbabilities[s] = agree ? 1 : 0;
           stats.decisions += 1;
           if (agree) stats.agreements += 1;
@@ -598,9 +641,49 @@ export class DecisionEngine extends EventEmitter {
       }
       if (!breach) continue;
       breaches.push({ deployment: d.name, canary: d.canary.policy.version, breach });
+      this.trafficOf(d.canary.policy.version).guardFailures += 1;
       d.canary = null;
     }
     return breaches;
+  }
+
+  private trafficOf(version: string): TrafficCounts {
+    let counts = this.traffic.get(version);
+    if (!counts) {
+      counts = { decisions: 0, safetyViolations: 0, guardFailures: 0 };
+      this.traffic.set(version, counts);
+    }
+    return counts;
+  }
+
+  /** Returns the traffic counted since the last call and starts a new count. */
+  takeTraffic(): Map<string, TrafficCounts> {
+    const taken = this.traffic;
+    this.traffic = new Map();
+    return taken;
+  }
+
+  /** Puts back counts that could not be delivered. */
+  restoreTraffic(counts: Map<string, TrafficCounts>): void {
+    for (const [version, c] of counts) {
+      const target = this.trafficOf(version);
+      target.decisions += c.decisions;
+      target.safetyViolations += c.safetyViolations;
+      target.guardFailures += c.guardFailures;
+    }
+  }
+
+  /** Whether a (shadow's) greedy action would pass the deployment's safety rules. */
+  private wouldBeSafe(d: CompiledDeployment, state: Float32Array, routingKey: string, action: number | number[]): boolean {
+    if (typeof action === "number") {
+      const allowed = new Uint8Array(d.space.kind === "discrete" ? d.space.n : 0);
+      return !d.safety.restrictDiscrete(state, allowed) || allowed[action] === 1;
+    }
+    const low = new Float64Array(action.length);
+    const high = new Float64Array(action.length);
+    if (!d.safety.continuousBox(routingKey, low, high)) return true;
+    for (let k = 0; k < action.length; k++) if (action[k] < low[k] || action[k] > high[k]) return false;
+    return true;
   }
 
   alert(event: AlertEvent): void {

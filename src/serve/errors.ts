@@ -14,6 +14,7 @@ export const serveErrorCatalogue = {
   not_found: { status: 404, message: "no such route" },
   nothing_to_rollback: { status: 409, message: "the deployment has nothing to roll back to" },
   nothing_to_promote: { status: 409, message: "the deployment has no canary to promote" },
+  registry_refused: { status: 409, message: "the registry refused the change" },
   payload_too_large: { status: 413, message: "request body is too large" },
   unsupported_media_type: { status: 415, message: "content type must be application/json" },
   artifact_refused: { status: 422, message: "policy artifact could not be loaded or is incompatible" },

@@ -23,6 +23,8 @@ export interface RoutingSource {
   setKillSwitch(on: boolean, reason: string, actor: string): Promise<void>;
   /** Resolves a bearer token to a role, or null when unknown. */
   authenticate(token: string): Promise<Role | null> | Role | null;
+  /** Optional: receives per-policy traffic increments (decisions, safety violations, guard failures). */
+  recordTraffic?(version: string, counts: { decisions: number; safetyViolations: number; guardFailures: number }): Promise<void>;
 }
 
 export interface RoutingEvent {

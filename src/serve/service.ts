@@ -23,6 +23,8 @@ export interface DecisionServiceOptions {
   pollIntervalMs?: number;
   /** How often canary guards are evaluated (a breach rolls back within about this long). */
   guardIntervalMs?: number;
+  /** How often per-policy traffic is reported to the routing source (when it accepts reports). */
+  trafficIntervalMs?: number;
   /** Largest accepted request body in bytes (larger is 413). */
   bodyLimit?: number;
   maxSegmentBytes?: number;
@@ -290,6 +292,20 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
     }
   };
 
+  const reportTraffic = async (): Promise<void> => {
+    if (!routing.recordTraffic) return;
+    const counts = engine.takeTraffic();
+    const failed = new Map<string, { decisions: number; safetyViolations: number; guardFailures: number }>();
+    for (const [version, c] of counts) {
+      try {
+        await routing.recordTraffic(version, c);
+      } catch {
+        failed.set(version, c);
+      }
+    }
+    engine.restoreTraffic(failed);
+  };
+
   const timers: NodeJS.Timeout[] = [];
 
   const service = Object.assign(events, {
@@ -303,6 +319,7 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
       await reload(true);
       timers.push(setInterval(() => void reload().catch(() => undefined), options.pollIntervalMs ?? 500));
       timers.push(setInterval(() => void checkGuards().catch(() => undefined), options.guardIntervalMs ?? 100));
+      if (routing.recordTraffic) timers.push(setInterval(() => void reportTraffic(), options.trafficIntervalMs ?? 5000));
       for (const timer of timers) timer.unref();
       await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
       const address = app.server.address();
@@ -313,6 +330,7 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
       for (const timer of timers) clearInterval(timer);
       timers.length = 0;
       await app.close();
+      await reportTraffic().catch(() => undefined);
       await reloading?.catch(() => null);
       await log.close();
     },

@@ -1,0 +1,90 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openRegistry } from "../registry/open.js";
+import { writeLinearArtifact } from "./fixtures/onnx-linear.js";
+import { RegistryRoutingSource, registryPolicyLoader } from "./registry-routing.js";
+import { createDecisionService } from "./service.js";
+
+test("serving from the registry: routing, hot reload, rollback records, tokens, traffic reports", { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "hindcast-serve-registry-"));
+  const url = `sqlite:${join(dir, "registry.db")}`;
+  try {
+    const owner = await openRegistry(url);
+    const admin = await owner.createToken("serve", "admin");
+    await owner.close();
+    const registry = await openRegistry(url, { token: admin.token });
+    const deployer = await registry.createToken("ops", "deployer");
+    const reader = await registry.createToken("analyst", "reader");
+    await registry.setGates({
+      shadow: { opeLowerBound: null },
+      canary: { minShadowDecisions: 0, maxShadowSafetyViolations: 1000, maxFraction: 1 },
+      production: { canaryWindowSeconds: 0, minCanaryDecisions: 0, maxCanaryGuardFailures: 1000, maxCanarySafetyViolations: 1000 },
+    });
+    const register = async (name: string, weights: number[]) => {
+      const manifest = await writeLinearArtifact(join(dir, name), weights);
+      return registry.registerPolicy({ name, sha256: manifest.onnx.sha256, artifactPath: join(dir, name), manifest: manifest as unknown as Record<string, unknown> });
+    };
+    await register("p1", [1, 0, -1, 0, 1, -1]); // action 0 when x is largest
+    await register("p2", [0, 1, -1, 1, 0, -1]); // action 1 when x is largest
+    await register("p3", [1, 0, -1, 0, 1, -0.5]);
+    for (const to of ["shadow", "canary", "production"] as const) await registry.promote("p1@1", to, { deployment: "default", fraction: 0.5 });
+
+    const routing = new RegistryRoutingSource(registry, { defaults: { fallback: { action: 2 } } });
+    const service = await createDecisionService({ routing, loader: registryPolicyLoader(registry), logDir: join(dir, "log"), durableLog: false });
+    const decide = async (key: string) =>
+      (await service.app.inject({ method: "POST", url: "/v1/decide", payload: { routingKey: key, state: [3, 1] } })).json();
+    try {
+      await service.reload(true);
+      const first = await decide("k");
+      assert.deepEqual([first.policyVersion, first.action, first.route], ["p1@1", 0, "production"]);
+
+      await registry.promote("p2@1", "shadow", { deployment: "default" });
+      await registry.promote("p2@1", "canary", { deployment: "default", fraction: 0.5 });
+      assert.ok(await service.reload());
+      const routes = new Set<string>();
+      for (let i = 0; i < 40; i++) {
+        const d = await decide(`user-${i}`);
+        routes.add(`${d.route}:${d.policyVersion}:${d.action}`);
+      }
+      assert.deepEqual([...routes].sort(), ["canary:p2@1:1", "production:p1@1:0"]);
+
+      // A corrupted artifact entering as a shadow is left out; everything else keeps serving.
+      const onnxPath = join(dir, "p3", "policy.onnx");
+      const bytes = readFileSync(onnxPath);
+      bytes[bytes.length - 1] ^= 0xff;
+      writeFileSync(onnxPath, bytes);
+      await registry.promote("p3@1", "shadow", { deployment: "default" });
+      const report = await service.reload();
+      assert.deepEqual(report?.skipped.map((s) => s.policy), ["p3@1"]);
+      assert.match(report!.skipped[0].reason, /sha256/);
+      const stillServing = new Set<string>();
+      for (let i = 0; i < 40; i++) stillServing.add((await decide(`user-${i}`)).policyVersion);
+      assert.deepEqual([...stillServing].sort(), ["p1@1", "p2@1"]);
+
+      const viewer = await service.app.inject({
+        method: "POST", url: "/admin/deployments/default/rollback", payload: { reason: "x" }, headers: { authorization: `Bearer ${reader.token}` },
+      });
+      assert.equal(viewer.statusCode, 403);
+      const rolled = await service.app.inject({
+        method: "POST", url: "/admin/deployments/default/rollback", payload: { reason: "canary looks wrong" }, headers: { authorization: `Bearer ${deployer.token}` },
+      });
+      assert.equal(rolled.statusCode, 200);
+      assert.deepEqual([rolled.json().from, rolled.json().to], ["p2@1", "p1@1"]);
+      const history = await registry.stageHistory({ deployment: "default" });
+      const rollback = history.find((h) => h.toStage === "rolled_back");
+      assert.equal(rollback?.policy, "p2@1");
+      assert.match(rollback!.reason, /canary looks wrong/);
+      for (let i = 0; i < 20; i++) assert.equal((await decide(`user-${i}`)).route, "production");
+    } finally {
+      await service.stop();
+    }
+    const counters = await registry.counters("p1@1");
+    assert.ok(counters.decisions > 0, `p1 decisions ${counters.decisions}`);
+    await registry.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
