@@ -3,7 +3,7 @@
  * step's noise, checkpoints, policy export) and a few loss helpers. Algorithm files keep the maths; this keeps
  * the plumbing.
  */
-import { compileStep, exportOnnx, gradients, op } from "../nn/index.js";
+import { compileStep, exportOnnx, op } from "../nn/index.js";
 import { mlp } from "../nn/index.js";
 import type { EnsembleMlp, Graph, Rng, Tensor, TrainingStep } from "../nn/index.js";
 import type { Batch, Learner, LearnerContext, PolicyExport } from "./algorithm.js";
@@ -32,7 +32,7 @@ export interface LearnerSpec {
   policy: { obs: Tensor; output: Tensor; name: string; kind: PolicyExport["outputKind"] };
   /** Hard target copies (DQN-style) every `every` steps: target parameter name -> source parameter name. */
   hardTargets?: { every: number; pairs: Array<[string, string]> };
-  /** Scalar float inputs fed 1 on steps divisible by `every`, else 0 (delayed updates, see gatedAdam). */
+  /** Scalar float inputs fed 1 on steps divisible by `every`, else 0 (delayed updates through nn's `when`). */
   schedules?: Array<{ name: string; every: number }>;
 }
 
@@ -107,56 +107,6 @@ export function criticValues(critic: EnsembleMlp, obs: Tensor, action: Tensor): 
 /** The pessimistic value min_i Q_i: [members, B] -> [B] (clipped double Q-learning, TD3 eq. 10). */
 export function minOverCritics(values: Tensor): Tensor {
   return op.min(values, [0]);
-}
-
-/**
- * Adam (torch semantics) on `params` that only takes effect when the scalar input `gate` is 1: with gate 0 the
- * parameters, moments and step counter keep their values exactly. This gives TD3's delayed policy updates inside a
- * single compiled step. Composed from nn's public graph operations; the optimizer is registered so checkpoints
- * include its state.
- */
-export function gatedAdam(
-  loss: Tensor,
-  params: readonly Tensor[],
-  gate: Tensor,
-  options: { lr: number; name: string; beta1?: number; beta2?: number; eps?: number },
-): void {
-  const g = loss.graph;
-  const beta1 = options.beta1 ?? 0.9;
-  const beta2 = options.beta2 ?? 0.999;
-  const eps = options.eps ?? 1e-8;
-  const open = op.greater(op.reshape(gate, []), 0.5);
-  const grad = op.concat(gradients(loss, params).map((x) => op.reshape(x, [-1])), 0);
-  const n = grad.size;
-  const p = g.flatView(params);
-  const m = g.state(`${options.name}.exp_avg`, [n]);
-  const v = g.state(`${options.name}.exp_avg_sq`, [n]);
-  const t = g.state(`${options.name}.step`, []);
-  const t1 = op.add(t, 1);
-  const m1 = op.add(op.mul(m, beta1), op.mul(grad, 1 - beta1));
-  const v1 = op.add(op.mul(v, beta2), op.mul(op.square(grad), 1 - beta2));
-  const stepSize = op.div(options.lr, op.sub(1, op.pow(g.constant(beta1), t1)));
-  const denom = op.add(op.div(op.sqrt(v1), op.sqrt(op.sub(1, op.pow(g.constant(beta2), t1)))), eps);
-  const p1 = op.sub(p, op.mul(op.div(m1, denom), stepSize));
-  g.assign(m, op.where(open, m1, m));
-  g.assign(v, op.where(open, v1, v));
-  g.assign(t, op.where(open, t1, t));
-  g.assignParams(params, op.where(open, p1, p));
-  g.optimizers.push({
-    name: options.name,
-    kind: "adam",
-    params: params.map((x) => g.paramInfo(x).name),
-    slots: { exp_avg: `${options.name}.exp_avg`, exp_avg_sq: `${options.name}.exp_avg_sq` },
-    step: `${options.name}.step`,
-  });
-}
-
-/** Polyak averaging (after this step's updates) that only takes effect when `gate` is 1. */
-export function gatedPolyak(targets: readonly Tensor[], sources: readonly Tensor[], tau: number, gate: Tensor): void {
-  const g = targets[0].graph;
-  const target = g.flatView(targets);
-  const mixed = op.add(op.mul(target, 1 - tau), op.mul(g.updatedFlatView(sources), tau));
-  g.assignParams(targets, op.where(op.greater(op.reshape(gate, []), 0.5), mixed, target));
 }
 
 /** A policy head producing a tanh-squashed Gaussian: pre-tanh mean and log-std, each [B, A]. */

@@ -11,9 +11,9 @@
  * One difference from the reference code: the actor step reads the critic's pre-update weights of the same step.
  */
 import { z } from "zod";
-import { Graph, adam, ensembleMlp, mlp, op } from "../nn/index.js";
+import { Graph, adam, ensembleMlp, mlp, op, polyak } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { bellmanTarget, compileLearner, criticValues, gatedAdam, gatedPolyak, minOverCritics } from "./common.js";
+import { bellmanTarget, compileLearner, criticValues, minOverCritics } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const td3bcSchema = z.strictObject({
@@ -66,9 +66,10 @@ export const td3bc: AlgorithmDefinition<Td3bcConfig> = {
     const lambda = op.stopGradient(op.div(config.alpha, op.mean(op.abs(qPolicy))));
     const bcLoss = op.mean(op.square(op.sub(policyAction, action)));
     const actorLoss = op.add(op.neg(op.mul(lambda, op.mean(qPolicy))), bcLoss);
-    gatedAdam(actorLoss, actor.params, updateActor, { lr: config.actorLearningRate, name: "actor_adam" });
-    gatedPolyak(criticTarget.params, critic.params, config.tau, updateActor);
-    gatedPolyak(actorTarget.params, actor.params, config.tau, updateActor);
+    // `when`: on other steps the actor, its Adam state and both targets keep their values exactly.
+    adam(actorLoss, actor.params, { lr: config.actorLearningRate, when: updateActor });
+    polyak(criticTarget.params, critic.params, config.tau, { afterUpdate: true, when: updateActor });
+    polyak(actorTarget.params, actor.params, config.tau, { afterUpdate: true, when: updateActor });
 
     g.output("critic_loss", criticLoss);
     g.output("actor_loss", actorLoss);
