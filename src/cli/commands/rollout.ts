@@ -35,12 +35,17 @@ export function register(program: Command): void {
       if (isArtifact) {
         const loaded = await loadPolicy(options.policy, { seed: options.seed });
         close = () => loaded.close();
-        if (loaded.observationDim !== env.observationSpace.dim || loaded.manifest.actionSpace.kind !== env.actionSpace.kind) {
+        const policySpace = loaded.manifest.actionSpace, envSpace = env.actionSpace;
+        const spacesMatch =
+          policySpace.kind === "discrete"
+            ? envSpace.kind === "discrete" && policySpace.n === envSpace.n
+            : envSpace.kind === "continuous" && policySpace.low.length === envSpace.low.length;
+        if (loaded.observationDim !== env.observationSpace.dim || !spacesMatch) {
           await close();
           throw new EnvError(
             "policy_env_mismatch",
-            `policy ${options.policy} takes ${loaded.observationDim} features and ${loaded.manifest.actionSpace.kind} actions; ` +
-              `${env.name} has ${env.observationSpace.dim} features and ${env.actionSpace.kind} actions`,
+            `policy ${options.policy} takes ${loaded.observationDim} features and acts in ${JSON.stringify(policySpace)}; ` +
+              `${env.name} has ${env.observationSpace.dim} features and ${JSON.stringify(envSpace)}`,
             { env: env.name, policy: options.policy },
           );
         }
