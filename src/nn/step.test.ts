@@ -429,3 +429,17 @@ test("K steps per call (ONNX Loop) equal K single steps, on ONNX Runtime and the
     await looped.dispose();
   }
 });
+
+test("asking for CUDA either runs or fails with backend_unavailable (never silently wrong)", async () => {
+  const g = new Graph();
+  const x = g.input("x", [2]);
+  g.output("y", op.exp(x));
+  try {
+    const step = await compileStep(g, { executionProvider: "cuda" });
+    const y = (await step.run({ x: [0, 1] })).y as Float32Array;
+    assert.ok(Math.abs(y[1]! - Math.E) < 1e-5);
+    await step.dispose();
+  } catch (error) {
+    assert.ok(error instanceof NnError && error.code === "backend_unavailable", String(error));
+  }
+});

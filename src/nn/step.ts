@@ -14,8 +14,11 @@ export type Feeds = Readonly<Record<string, FeedValue>>;
 export type StepOutputs = Record<string, number | Float32Array | Int32Array>;
 
 export interface CompileOptions {
-  /** "ort" (default): ONNX Runtime; "interpreter": the pure-TypeScript interpreter (slow; tests and fallback). */
-  backend?: "ort" | "interpreter";
+  /**
+   * "ort" (default): ONNX Runtime; "interpreter": the pure-TypeScript interpreter (slow; tests and fallback);
+   * "auto": ONNX Runtime when it loads, else the interpreter.
+   */
+  backend?: "ort" | "interpreter" | "auto";
   /** ORT intra-op threads (default 1). */
   threads?: number;
   /**
@@ -210,11 +213,17 @@ export class TrainingStep {
 
   static async compile(graph: Graph, options: CompileOptions = {}): Promise<TrainingStep> {
     const program = buildProgram(graph);
-    const backend = options.backend ?? "ort";
     const steps = options.stepsPerCall ?? 1;
     if (!Number.isInteger(steps) || steps < 1) throw new NnError("invalid_argument", `stepsPerCall must be a positive integer, got ${steps}`, {});
-    const executor = backend === "ort" ? await OrtExecutor.create(program, options) : new InterpreterExecutor(program, options.precision ?? "float32", steps);
-    return new TrainingStep(program, executor, backend, steps);
+    const interpreter = () => new TrainingStep(program, new InterpreterExecutor(program, options.precision ?? "float32", steps), "interpreter", steps);
+    const requested = options.backend ?? "ort";
+    if (requested === "interpreter") return interpreter();
+    try {
+      return new TrainingStep(program, await OrtExecutor.create(program, options), "ort", steps);
+    } catch (error) {
+      if (requested === "auto" && error instanceof NnError && error.code === "backend_unavailable") return interpreter();
+      throw error;
+    }
   }
 
   get graph(): Graph {
