@@ -23,7 +23,16 @@ export function importanceRatios(
   }
   const ratios = new Float64Array(size);
   if (scale === "logDensity") {
-    for (let i = 0; i < size; i++) ratios[i] = Math.exp(targetProb[i] - behaviorProb[i]);
+    for (let i = 0; i < size; i++) {
+      // Log-densities: the behaviour's must be finite (the action was logged); the target's may be -Infinity.
+      if (!Number.isFinite(behaviorProb[i])) {
+        throw new OpeError("invalid_behavior_probability", `behaviour log-density ${behaviorProb[i]} at row ${i} is not finite`, { row: i, column: "behaviorProb" });
+      }
+      if (Number.isNaN(targetProb[i]) || targetProb[i] === Infinity) {
+        throw new OpeError("invalid_target_probability", `target log-density ${targetProb[i]} at row ${i} is not a log-density`, { row: i, column: "targetProb" });
+      }
+      ratios[i] = Math.exp(targetProb[i] - behaviorProb[i]);
+    }
   } else {
     for (let i = 0; i < size; i++) {
       const behavior = behaviorProb[i];
