@@ -500,6 +500,15 @@ function suite(name: "sqlite" | "postgres") {
         assert.equal((lost[0]!.reason as RegistryError).code, "canary_slot_taken");
         const canaries = (await registry.listPolicies({ stage: "canary" })).length;
         assert.equal(canaries, 1);
+        // Retire and promote into another deployment at once: the outcome must match some serial order, so the
+        // stage history replays to the stage the policy is in.
+        await registry.registerPolicy({ name: "pricing", sha256: sha("racer"), artifactPath: "/r" });
+        await registry.recordEvaluation({ policy: "pricing@4", estimator: "dr", value: 0.7, lower: 0.6, upper: 0.8, split: "heldout", dataset: { name: "clicks", version: 3 } });
+        await Promise.allSettled([a.retire("pricing@4", "not needed"), b.promote("pricing@4", "shadow", { deployment: "checkout" })]);
+        const racer = await registry.getPolicy("pricing@4");
+        const history = await registry.stageHistory({ policy: "pricing@4" });
+        if (history.length > 0) assert.equal(history.at(-1)!.toStage, racer.stage);
+        else assert.equal(racer.stage, "retired");
       } finally {
         await Promise.all([a.close(), b.close()]);
       }

@@ -502,7 +502,8 @@ export class SqlRegistry implements Registry {
         }
         const reason = options.reason ?? (adjustingFraction ? "canary fraction changed" : "promoted");
         if (adjustingFraction) {
-          await tx.run("UPDATE policies SET fraction = ? WHERE id = ?", [fraction, policy["id"]]);
+          const changed = await tx.run("UPDATE policies SET fraction = ? WHERE id = ? AND stage = 'canary'", [fraction, policy["id"]]);
+          if (changed !== 1) throw new RegistryError("invalid_transition", `${label} changed stage concurrently; retry`, { policy: label, from, to });
         } else {
           await this.setStage(tx, policy, to, fraction, at, deployment);
         }
@@ -743,14 +744,23 @@ export class SqlRegistry implements Registry {
     return facts;
   }
 
+  /** Compare-and-set on the stage read earlier in this transaction: a concurrent change makes it fail, not overwrite. */
   private async setStage(tx: SqlTx, policy: SqlRow, stage: Stage, fraction: number | null, at: string, deployment?: string) {
-    await tx.run("UPDATE policies SET stage = ?, fraction = ?, stage_since = ?, deployment = ? WHERE id = ?", [
+    const changed = await tx.run("UPDATE policies SET stage = ?, fraction = ?, stage_since = ?, deployment = ? WHERE id = ? AND stage = ?", [
       stage,
       fraction,
       at,
       deployment ?? policy["deployment"] ?? null,
       policy["id"],
+      policy["stage"],
     ]);
+    if (changed !== 1) {
+      throw new RegistryError("invalid_transition", `${policyLabel(policy)} changed stage concurrently; retry`, {
+        policy: policyLabel(policy),
+        from: policy["stage"],
+        to: stage,
+      });
+    }
   }
 
   private async history(
