@@ -7,6 +7,21 @@ export type { ColumnData, FileFormat } from "./data/write-columns.js";
 export { parseSchema, loadSchema, featureNamesOf } from "./data/schema.js";
 export type { DatasetSchema, DatasetSchemaInput } from "./data/schema.js";
 export { DataError } from "./data/errors.js";
+export { ingest, validateFiles } from "./data/ingest.js";
+export type { IngestOptions, IngestReport, ValidateOptions, ProgressEvent } from "./data/ingest.js";
+export { RULES } from "./data/rules.js";
+export type { ValidationIssue, RuleCode } from "./data/rules.js";
+export { loadTransitions, actionSpaceOf } from "./data/loader.js";
+export { createSampler } from "./data/sampler.js";
+export type { Sampler, Minibatch } from "./data/sampler.js";
+export { validateVersion } from "./data/validate.js";
+export type { VersionValidation } from "./data/validate.js";
+export { datasetStats, formatStats } from "./data/stats.js";
+export type { DatasetStats } from "./data/stats.js";
+export { splitDataset, filterDataset } from "./data/curate.js";
+export type { SplitOptions, FilterOptions } from "./data/curate.js";
+export { resolveStoreDir, resolveVersion, parseVersionRef, readManifest, listDatasets, listVersions, lineage, checkDatasetName } from "./data/store.js";
+export type { DatasetManifest, VersionId } from "./data/store.js";
 // Numerical engine (graph, autodiff, layers, optimizers, ONNX Runtime steps, export, checkpoints): `nn.Graph`, `nn.op.add`, ...
 export * as nn from "./nn/index.js";
 // Registry: runs, policies, evaluations, deployments, promotion gates, audit log, tokens (SQLite or PostgreSQL by URL).
