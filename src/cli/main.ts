@@ -19,9 +19,10 @@ import { register as registerStats } from "./commands/stats.js";
 import { register as registerDatasets } from "./commands/datasets.js";
 import { register as registerSplit } from "./commands/split.js";
 import { register as registerFilter } from "./commands/filter.js";
+import { register as registerServe } from "./commands/serve.js";
 
 /** Each command module adds its subcommand(s) to the program; the CLI has no logic of its own. */
-const commandModules: Array<(program: Command) => void> = [registerOpe, registerSelect, registerRuns, registerPolicies, registerPromote, registerRollback, registerAudit, registerTokens, registerSimulate, registerRollout, registerTrain, registerPredict, registerIngest, registerValidate, registerStats, registerDatasets, registerSplit, registerFilter];
+const commandModules: Array<(program: Command) => void> = [registerOpe, registerSelect, registerRuns, registerPolicies, registerPromote, registerRollback, registerAudit, registerTokens, registerSimulate, registerRollout, registerTrain, registerPredict, registerIngest, registerValidate, registerStats, registerDatasets, registerSplit, registerFilter, registerServe];
 
 export function buildProgram(): Command {
   const program = new Command("hindcast")

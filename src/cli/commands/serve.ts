@@ -1,0 +1,107 @@
+import type { Command } from "commander";
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { openRegistryFromEnv } from "../../registry/index.js";
+import { artifactLoader } from "../../serve/artifact-loader.js";
+import type { AlertEvent } from "../../serve/engine.js";
+import { exportDecisionLog } from "../../serve/log-dataset.js";
+import { loadServeSettings, RegistryRoutingSource, registryPolicyLoader } from "../../serve/registry-routing.js";
+import { MemoryRoutingSource, type RoutingSource } from "../../serve/routing.js";
+import { createDecisionService } from "../../serve/service.js";
+import type { PolicyLoader } from "../../serve/policy.js";
+
+interface ServeFlags {
+  registry?: string;
+  token?: string;
+  settings?: string;
+  routing?: string;
+  host: string;
+  port: string;
+  logDir: string;
+  seed: string;
+  pollMs: string;
+}
+
+/**
+ * `hindcast serve --registry URL --port P [--settings FILE]`: serve what the registry routes, with the serving
+ * rules from the settings file. `hindcast serve --routing FILE`: serve a fixed routing table (policy references are
+ * artifact directories; admin token from $HINDCAST_DEPLOYER_TOKEN). Stops cleanly on SIGINT/SIGTERM.
+ * `hindcast export-decisions --log DIR --out DIR`: decision log -> data file + schema for `hindcast ingest`.
+ */
+export function register(program: Command): void {
+  program
+    .command("serve")
+    .description("run the HTTP decision service (routing, safety, fallback, shadow/canary, decision log)")
+    .option("--registry <url>", "registry URL (default $HINDCAST_REGISTRY or sqlite:.hindcast/registry.db)")
+    .option("--token <token>", "registry API token the service acts with (default $HINDCAST_TOKEN)")
+    .option("--settings <file>", "serving settings per deployment (YAML/JSON): fallback, exploration, safety, ood, defaults, guard")
+    .option("--routing <file>", "serve a fixed routing table file instead of the registry")
+    .option("--host <host>", "interface to bind", "127.0.0.1")
+    .option("--port <port>", "port (0 picks a free one)", "8080")
+    .option("--log-dir <dir>", "decision log directory", ".hindcast/decisions")
+    .option("--seed <n>", "exploration seed", "1")
+    .option("--poll-ms <ms>", "routing poll interval for hot reload", "500")
+    .action(async (flags: ServeFlags) => {
+      let routing: RoutingSource;
+      let loader: PolicyLoader;
+      let close = async (): Promise<void> => undefined;
+      if (flags.routing) {
+        const text = readFileSync(flags.routing, "utf8");
+        const table = (flags.routing.endsWith(".json") ? JSON.parse(text) : parseYaml(text)) as { deployments?: Record<string, never>; killSwitch?: boolean };
+        const token = process.env["HINDCAST_DEPLOYER_TOKEN"];
+        routing = new MemoryRoutingSource({ deployments: table.deployments ?? {}, killSwitch: table.killSwitch, tokens: token ? { [token]: "deployer" } : {} });
+        loader = artifactLoader();
+      } else {
+        const registry = await openRegistryFromEnv({ registry: flags.registry, token: flags.token });
+        routing = new RegistryRoutingSource(registry, flags.settings ? loadServeSettings(flags.settings) : {});
+        loader = registryPolicyLoader(registry);
+        close = () => registry.close();
+      }
+      const service = await createDecisionService({
+        routing,
+        loader,
+        logDir: flags.logDir,
+        host: flags.host,
+        port: Number(flags.port),
+        seed: Number(flags.seed),
+        pollIntervalMs: Number(flags.pollMs),
+        processMetrics: true,
+      });
+      service.on("alert", (event: AlertEvent) => process.stderr.write(`hindcast serve: alert ${event.kind} ${event.deployment}: ${event.reason}\n`));
+      const { url } = await service.start();
+      process.stdout.write(`serving on ${url}  deployments: ${service.engine.deploymentNames().join(", ") || "(none)"}  log: ${flags.logDir}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+      await service.stop();
+      await close();
+    });
+
+  program
+    .command("export-decisions")
+    .description("join a decision log with its feedback into a data file and schema that `hindcast ingest` reads")
+    .requiredOption("--log <dir>", "decision log directory")
+    .requiredOption("--out <dir>", "output directory")
+    .option("--deployment <name>", "deployment to export (required when the log holds several)")
+    .option("--actions <n>", "discrete action count (default: largest logged action + 1)")
+    .option("--json", "print the result as JSON")
+    .action((flags: { log: string; out: string; deployment?: string; actions?: string; json?: boolean }) => {
+      const result = exportDecisionLog({
+        logDir: flags.log,
+        outDir: flags.out,
+        deployment: flags.deployment,
+        actionSpace: flags.actions ? { kind: "discrete", n: Number(flags.actions) } : undefined,
+      });
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+        return;
+      }
+      process.stdout.write(
+        `wrote ${result.rows} rows in ${result.episodes} episodes (${result.withoutFeedback} decisions without feedback left out)\n` +
+          `  data   ${result.dataFile}\n  schema ${result.schemaFile}\n` +
+          `ingest with: hindcast ingest ${result.dataFile} --schema ${result.schemaFile} --dataset NAME\n`,
+      );
+    });
+}
