@@ -106,3 +106,11 @@ test("exact per-step bootstrap and its linearised fallback agree on a moderate d
   const width = exact.upper - exact.lower;
   assert.ok(Math.abs(linearised.upper - linearised.lower - width) < 0.3 * width, `${linearised.upper - linearised.lower} vs ${width}`);
 });
+
+test("the bulk integer draws repeat the one-at-a-time draws", () => {
+  const one = new SeededRandom(77);
+  const bulk = new SeededRandom(77);
+  const expected = Array.from({ length: 1000 }, () => one.int(37));
+  assert.deepEqual(Array.from(bulk.fillInts(37, new Int32Array(1000))), expected);
+  assert.equal(one.uniform(), bulk.uniform());
+});

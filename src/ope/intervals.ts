@@ -47,9 +47,11 @@ function quantileSorted(sorted: Float64Array, probability: number): number {
 function resampleMeans(values: Float64Array, resamples: number, random: SeededRandom): Float64Array {
   const n = values.length;
   const replicates = new Float64Array(resamples);
+  const draws = new Int32Array(n);
   for (let b = 0; b < resamples; b++) {
+    random.fillInts(n, draws);
     let sum = 0;
-    for (let k = 0; k < n; k++) sum += values[random.int(n)];
+    for (let k = 0; k < n; k++) sum += values[draws[k]];
     replicates[b] = sum / n;
   }
   return replicates;
@@ -78,11 +80,13 @@ export function bootstrap(estimate: PointEstimate, options: BootstrapOptions): B
       const denominators = terms.map((t) => t.denominator);
       const sumNumerator = new Float64Array(terms.length);
       const sumDenominator = new Float64Array(terms.length);
+      const draws = new Int32Array(n);
       for (let b = 0; b < resamples; b++) {
         sumNumerator.fill(0);
         sumDenominator.fill(0);
+        random.fillInts(n, draws);
         for (let k = 0; k < n; k++) {
-          const e = random.int(n);
+          const e = draws[k];
           for (let j = 0; j < terms.length; j++) {
             sumNumerator[j] += numerators[j][e];
             const denominator = denominators[j];
@@ -98,9 +102,11 @@ export function bootstrap(estimate: PointEstimate, options: BootstrapOptions): B
     method = `percentile bootstrap over episodes (B=${resamples}, seed=${seed})`;
     replicates = new Float64Array(resamples);
     const counts = new Int32Array(n);
+    const draws = new Int32Array(n);
     for (let b = 0; b < resamples; b++) {
       counts.fill(0);
-      for (let k = 0; k < n; k++) counts[random.int(n)]++;
+      random.fillInts(n, draws);
+      for (let k = 0; k < n; k++) counts[draws[k]]++;
       replicates[b] = resample.evaluate(counts);
     }
   } else {

@@ -22,6 +22,20 @@ export class SeededRandom {
   int(n: number): number {
     return Math.floor(this.uniform() * n);
   }
+
+  /** Fills `out` with integers in [0, n): the same draws as repeated int(n), in a tight loop (bootstrap hot path). */
+  fillInts(n: number, out: Int32Array): Int32Array {
+    let state = this.state;
+    for (let i = 0; i < out.length; i++) {
+      state = (state + 0x6d2b79f5) >>> 0;
+      let z = state;
+      z = Math.imul(z ^ (z >>> 15), z | 1);
+      z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
+      out[i] = Math.floor((((z ^ (z >>> 14)) >>> 0) / 4294967296) * n);
+    }
+    this.state = state;
+    return out;
+  }
 }
 
 /** A seed for one named stream, so adding or removing another stream does not change this one's draws. */
