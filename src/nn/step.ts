@@ -147,7 +147,11 @@ class OrtExecutor implements Executor {
     private readonly session: import("onnxruntime-node").InferenceSession,
     private readonly stateShapes: Map<string, number[]>,
     private readonly steps: number,
+    private readonly outputNames: string[],
   ) {}
+
+  /** Per updated state, the buffer ORT writes the next value into (ping-pong with the fed buffer: no allocation). */
+  private readonly spare = new Map<string, Float32Array>();
 
   static async create(program: Program, options: CompileOptions): Promise<OrtExecutor> {
     const steps = options.stepsPerCall ?? 1;
@@ -164,7 +168,7 @@ class OrtExecutor implements Executor {
         executionProviders: provider === "cuda" ? ["cuda", "cpu"] : ["cpu"],
         extra: { session: { intra_op: { allow_spinning: options.spinWait ? "1" : "0" } } },
       });
-      return new OrtExecutor(ort, session, stateShapes, steps);
+      return new OrtExecutor(ort, session, stateShapes, steps, [...program.userOutputs.keys(), ...[...program.next.keys()].map((n) => n + NEXT)]);
     } catch (error) {
       throw new NnError("backend_unavailable", `ONNX Runtime could not create a ${provider} session: ${(error as Error).message}`, { provider });
     }
@@ -174,9 +178,28 @@ class OrtExecutor implements Executor {
     const ortFeeds: Record<string, import("onnxruntime-node").Tensor> = {};
     for (const [t, v] of feeds) ortFeeds[t.attrs.name as string] = new this.ort.Tensor(ORT_TYPE[t.dtype], toOrtData(t.dtype, v) as Float32Array, this.steps > 1 ? [this.steps, ...t.shape] : [...t.shape]);
     for (const [name, v] of states) ortFeeds[name] = new this.ort.Tensor("float32", v, this.stateShapes.get(name)!);
-    const results = await this.session.run(ortFeeds);
+    const fetches: Record<string, import("onnxruntime-node").Tensor | null> = {};
+    const written = new Map<string, Float32Array>();
+    for (const name of this.outputNames) {
+      if (!name.endsWith(NEXT)) {
+        fetches[name] = null;
+        continue;
+      }
+      const state = name.slice(0, -NEXT.length);
+      const current = states.get(state)!;
+      let buffer = this.spare.get(state);
+      if (!buffer || buffer.length !== current.length || buffer === current) buffer = new Float32Array(current.length);
+      written.set(name, buffer);
+      fetches[name] = new this.ort.Tensor("float32", buffer, this.stateShapes.get(state)!);
+    }
+    const results = await this.session.run(ortFeeds, fetches);
     const out = new Map<string, Float32Array | BigInt64Array | Uint8Array>();
-    for (const [name, tensor] of Object.entries(results)) out.set(name, tensor.data as Float32Array);
+    for (const [name, tensor] of Object.entries(results)) out.set(name, written.get(name) ?? (tensor.data as Float32Array));
+    // The buffers just fed become the targets of the next call.
+    for (const name of written.keys()) {
+      const state = name.slice(0, -NEXT.length);
+      this.spare.set(state, states.get(state)!);
+    }
     return out;
   }
 
@@ -264,7 +287,7 @@ export class TrainingStep {
     return out;
   }
 
-  /** The flat parameter vector (a live view; copy it to keep a snapshot). */
+  /** The flat parameter vector: a live buffer, overwritten by later calls; copy it to keep a snapshot. */
   get params(): Float32Array {
     return this.states.get(PARAMS_STATE) ?? new Float32Array(0);
   }
