@@ -13,6 +13,7 @@ const TARGETS: Record<string, number> = {
   "MountainCar-v0": 1_000_000,
   "Pendulum-v1": 1_000_000,
   autoscaling: 500_000,
+  "autoscaling-target": 500_000,
   "serverless-prewarm": 500_000,
   "alert-suppression": 500_000,
 };
