@@ -146,6 +146,12 @@ function backward(node: Tensor, dy: Tensor, want: boolean[]): Grads {
     }
     case "takeAlongAxis":
       return [op.scatterAddAlongAxis(a.shape, b, dy, node.attrs.axis as number), undefined];
+    case "gather": {
+      const axis = node.attrs.axis as number;
+      // Indices spread over dy's shape, then a scatter-add back into x's shape.
+      const shaped = op.reshape(b, dy.shape.map((d, i) => (i === axis ? d : 1)));
+      return [op.scatterAddAlongAxis(a.shape, op.broadcastTo(shaped, dy.shape), dy, axis), undefined];
+    }
     case "scatterAdd":
       return [undefined, op.takeAlongAxis(dy, a, node.attrs.axis as number)];
     case "concat": {

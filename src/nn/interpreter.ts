@@ -227,6 +227,23 @@ function run(node: Tensor, values: Map<number, Data>, env: InterpreterEnv, preci
       }
       return out;
     }
+    case "gather": {
+      const axis = attrs.axis as number;
+      const inShape = node.inputs[0]!.shape;
+      const x = ins[0]!;
+      const idx = ins[1]!;
+      const outer = shapeSize(inShape.slice(0, axis));
+      const inner = shapeSize(inShape.slice(axis + 1));
+      const dim = inShape[axis]!;
+      for (let o = 0; o < outer; o++) {
+        for (let j = 0; j < idx.length; j++) {
+          const k = idx[j]! < 0 ? idx[j]! + dim : idx[j]!;
+          if (k < 0 || k >= dim) throw new NnError("bad_feed", `gather: index ${idx[j]} out of range for axis size ${dim}`, { op: "gather" });
+          out.set(x.subarray((o * dim + k) * inner, (o * dim + k + 1) * inner), (o * idx.length + j) * inner);
+        }
+      }
+      return out;
+    }
     case "oneHot": {
       const depth = attrs.depth as number;
       const idx = ins[0]!;

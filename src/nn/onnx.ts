@@ -302,6 +302,8 @@ class OnnxBuilder {
       }
       case "argMax":
         return this.emit("ArgMax", ins, { axis: attrs.axis as number, keepdims: attrs.keepDims ? 1 : 0 }, out);
+      case "gather":
+        return this.emit("Gather", ins, { axis: attrs.axis as number }, out);
       case "takeAlongAxis":
         return this.emit("GatherElements", ins, { axis: attrs.axis as number }, out);
       case "scatterAdd": {
@@ -318,6 +320,8 @@ class OnnxBuilder {
         return this.emit("Concat", ins, { axis: attrs.axis as number }, out);
       case "slice": {
         const { axis, start, end } = attrs as { axis: number; start: number; end: number };
+        // A slice covering the whole axis (e.g. one optimizer over every parameter) is the input itself.
+        if (start === 0 && end === node.inputs[0]!.shape[axis]) return this.emit("Identity", ins, {}, out);
         return this.emit("Slice", [ins[0]!, this.ints([start]), this.ints([end]), this.ints([axis])], {}, out);
       }
       case "reshape": {

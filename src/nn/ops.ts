@@ -188,6 +188,16 @@ export function takeAlongAxis(x: Tensor, indices: Tensor, axis: number): Tensor 
   return x.graph.addNode("takeAlongAxis", [x, indices], { axis: a }, indices.shape, "float32");
 }
 
+/**
+ * Select entries along `axis` by a 1-D int64 index vector (numpy take / ONNX Gather), e.g. rows of a minibatch:
+ * gather(x [N, D], idx [B], 0) -> [B, D]. Repeated indices are allowed (their gradients add up).
+ */
+export function gather(x: Tensor, indices: Tensor, axis: number): Tensor {
+  if (indices.dtype !== "int64" || indices.rank !== 1) throw new NnError("dtype_mismatch", `gather: indices must be a 1-D int64 tensor, got ${indices}`, { op: "gather" });
+  const [a] = normAxes("gather", x, axis);
+  return x.graph.addNode("gather", [x, indices], { axis: a }, x.shape.map((d, i) => (i === a ? indices.shape[0]! : d)), x.dtype);
+}
+
 /** The inverse of takeAlongAxis: zeros of `shape` with `updates` added at `indices` along `axis`. */
 export function scatterAddAlongAxis(shape: Shape, indices: Tensor, updates: Tensor, axis: number): Tensor {
   if (!sameShape(indices.shape, updates.shape)) throw shapeError("scatterAddAlongAxis", "indices and updates differ", { indices: indices.shape, updates: updates.shape });
