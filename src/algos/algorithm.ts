@@ -39,6 +39,8 @@ export interface LearnerContext {
   seed: number;
   backend: "ort" | "interpreter";
   threads: number;
+  /** K gradient steps per ONNX call (an ONNX Loop in nn); the batch then holds K stacked minibatches. */
+  stepsPerCall: number;
 }
 
 export interface PolicyExport {
@@ -50,10 +52,11 @@ export interface PolicyExport {
 /** A compiled update step and its parameters: what `AlgorithmDefinition.build` returns. */
 export interface Learner {
   /**
-   * Gradient step number `step` (1-based, stable across resume) on `batch`; noise the step needs is drawn from
-   * `rng`. Returns losses and statistics.
+   * Gradient steps firstStep .. firstStep + K - 1 (1-based, stable across resume), K = context.stepsPerCall.
+   * `batch` holds K minibatches stacked row-wise (step k's rows are [k B, (k + 1) B)); the noise step k needs is
+   * drawn from `rngs[k]`. Returns each step's losses and statistics.
    */
-  update(batch: Batch, rng: Rng, step: number): Promise<Record<string, number>>;
+  update(batch: Batch, rngs: readonly Rng[], firstStep: number): Promise<Array<Record<string, number>>>;
   /** The policy network alone as a standalone ONNX model (see src/policy/manifest.ts for the contract). */
   exportPolicy(): PolicyExport;
   /** A copy of one parameter tensor by name (e.g. "q.0.weight"), for inspection and tests. */
@@ -69,6 +72,8 @@ export interface AlgorithmDefinition<C extends CommonConfig = CommonConfig> {
   actionKind: ActionSpace["kind"];
   schema: z.ZodType<C>;
   build(config: C, context: LearnerContext): Promise<Learner>;
+  /** Step periods at which the learner acts between calls (e.g. hard target copies); K must divide them. */
+  stepPeriods?(config: C): number[];
 }
 
 interface Fitted {

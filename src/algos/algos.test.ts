@@ -97,7 +97,7 @@ test("discrete CQL pushes down the value of an action the data never shows; DQN 
 
 test("target networks: Polyak averaging after the update, and hard copies on schedule", async () => {
   const data = twoActionBandit(64, 8);
-  const context = { observationDim: 2, actionSpace: data.actionSpace, seed: 1, backend: "ort" as const, threads: 1 };
+  const context = { observationDim: 2, actionSpace: data.actionSpace, seed: 1, backend: "ort" as const, threads: 1, stepsPerCall: 1 };
   const view = prepareTrainingView(data, fitPreprocessing(data, resolveConfig(algorithmDefinition("dqn").schema, { assignments: SMALL })));
   const batch = allocateBatch(view, 32);
   gatherBatch(view, Int32Array.from({ length: 32 }, (_, i) => i), batch);
@@ -107,7 +107,7 @@ test("target networks: Polyak averaging after the update, and hard copies on sch
   const online0 = soft.parameter("q.0.weight");
   const target0 = soft.parameter("q_target.0.weight");
   assert.deepEqual(target0, online0); // the target starts as a copy
-  await soft.update(batch, new Rng(1), 1);
+  await soft.update(batch, [new Rng(1)], 1);
   const online1 = soft.parameter("q.0.weight");
   const target1 = soft.parameter("q_target.0.weight");
   assert.ok(online1.some((v, i) => v !== online0[i]), "the online network moved");
@@ -115,9 +115,9 @@ test("target networks: Polyak averaging after the update, and hard copies on sch
 
   const hard = await algorithmDefinition("dqn").build(resolveConfig(algorithmDefinition("dqn").schema, { assignments: [...SMALL, "targetUpdateInterval=3"] }), context);
   const start = hard.parameter("q_target.0.weight");
-  for (let step = 1; step <= 2; step++) await hard.update(batch, new Rng(step), step);
+  for (let step = 1; step <= 2; step++) await hard.update(batch, [new Rng(step)], step);
   assert.deepEqual(hard.parameter("q_target.0.weight"), start, "no copy before step 3");
-  await hard.update(batch, new Rng(3), 3);
+  await hard.update(batch, [new Rng(3)], 3);
   assert.deepEqual(hard.parameter("q_target.0.weight"), hard.parameter("q.0.weight"), "copied at step 3");
 });
 
@@ -210,7 +210,7 @@ test("TD3+BC delays the actor and target updates to every policyFrequency-th ste
   const data = linearContinuous(64, 13);
   const definition = algorithmDefinition("td3bc");
   const config = resolveConfig(definition.schema, { assignments: [...SMALL, "policyFrequency=2"] });
-  const learner = await definition.build(config, { observationDim: 2, actionSpace: data.actionSpace, seed: 1, backend: "ort", threads: 1 });
+  const learner = await definition.build(config, { observationDim: 2, actionSpace: data.actionSpace, seed: 1, backend: "ort", threads: 1, stepsPerCall: 1 });
   const view = prepareTrainingView(data, fitPreprocessing(data, config));
   const batch = allocateBatch(view, 32);
   gatherBatch(view, Int32Array.from({ length: 32 }, (_, i) => i), batch);
@@ -220,13 +220,28 @@ test("TD3+BC delays the actor and target updates to every policyFrequency-th ste
     critic: learner.parameter("critic.0.weight"),
   });
   const before = snapshot();
-  await learner.update(batch, new Rng(1), 1);
+  await learner.update(batch, [new Rng(1)], 1);
   const odd = snapshot();
   assert.deepEqual(odd.actor, before.actor, "actor untouched on step 1");
   assert.deepEqual(odd.actorTarget, before.actorTarget, "actor target untouched on step 1");
   assert.ok(odd.critic.some((v, i) => v !== before.critic[i]), "critic updated on step 1");
-  await learner.update(batch, new Rng(2), 2);
+  await learner.update(batch, [new Rng(2)], 2);
   const even = snapshot();
   assert.ok(even.actor.some((v, i) => v !== odd.actor[i]), "actor updated on step 2");
   even.actorTarget.forEach((v, i) => assert.ok(Math.abs(v - (0.995 * odd.actorTarget[i] + 0.005 * even.actor[i])) < 1e-6, `actor target at ${i}`));
+});
+
+test("K steps per ONNX call give the same metrics and weights as one step per call", async () => {
+  const data = linearContinuous(256, 14);
+  const run = async (stepsPerCall: number) => {
+    const algorithm = createAlgorithm("td3bc", { assignments: SMALL });
+    const result = await algorithm.fit(data, { steps: 40, seed: 4, logEvery: 20, stepsPerCall });
+    return { k: result.stepsPerCall, metrics: result.finalMetrics, weights: Buffer.from(result.learner.exportPolicy().onnxModel).toString("base64") };
+  };
+  const single = await run(1);
+  const looped = await run(10);
+  assert.equal(single.k, 1);
+  assert.equal(looped.k, 10);
+  assert.deepEqual(looped.metrics, single.metrics);
+  assert.equal(looped.weights, single.weights);
 });

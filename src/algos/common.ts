@@ -36,34 +36,48 @@ export interface LearnerSpec {
   schedules?: Array<{ name: string; every: number }>;
 }
 
-/** Compiles the graph once into a training step and wraps it as a Learner. */
+/** Compiles the graph once into a training step (K steps per call) and wraps it as a Learner. */
 export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
   const { graph, context } = spec;
-  const step = await compileStep(graph, { backend: context.backend, threads: context.threads });
+  const K = context.stepsPerCall;
+  if (spec.hardTargets && spec.hardTargets.every % K !== 0) {
+    throw new Error(`hard target period ${spec.hardTargets.every} is not a multiple of stepsPerCall ${K}`);
+  }
+  const step = await compileStep(graph, { backend: context.backend, threads: context.threads, stepsPerCall: K });
   const noiseBuffers = (spec.noise ?? []).map((noise) => {
     const input = graph.inputs.get(noise.name);
     if (!input) throw new Error(`noise input ${noise.name} is not declared in the graph`);
-    return { ...noise, buffer: new Float32Array(input.size) };
+    return { ...noise, perStep: input.size, buffer: new Float32Array(input.size * K) };
   });
-  const schedules = (spec.schedules ?? []).map((schedule) => ({ ...schedule, on: new Float32Array([1]), off: new Float32Array([0]) }));
+  const schedules = (spec.schedules ?? []).map((schedule) => ({ ...schedule, buffer: new Float32Array(K) }));
   const batchInputs = Object.entries(BATCH_INPUTS).filter(([, name]) => graph.inputs.has(name)) as Array<
     [keyof typeof BATCH_INPUTS, string]
   >;
   return {
-    async update(batch: Batch, rng: Rng, stepNumber: number): Promise<Record<string, number>> {
+    async update(batch: Batch, rngs: readonly Rng[], firstStep: number): Promise<Array<Record<string, number>>> {
       const feeds: Record<string, Float32Array | Int32Array> = {};
       for (const [field, name] of batchInputs) feeds[name] = batch[field];
       for (const noise of noiseBuffers) {
-        if (noise.distribution === "normal") rng.fillNormal(noise.buffer);
-        else rng.fillUniform(noise.buffer, -1, 1);
+        for (let k = 0; k < K; k++) {
+          const slice = noise.buffer.subarray(k * noise.perStep, (k + 1) * noise.perStep);
+          if (noise.distribution === "normal") rngs[k].fillNormal(slice);
+          else rngs[k].fillUniform(slice, -1, 1);
+        }
         feeds[noise.name] = noise.buffer;
       }
-      for (const schedule of schedules) feeds[schedule.name] = stepNumber % schedule.every === 0 ? schedule.on : schedule.off;
+      for (const schedule of schedules) {
+        for (let k = 0; k < K; k++) schedule.buffer[k] = (firstStep + k) % schedule.every === 0 ? 1 : 0;
+        feeds[schedule.name] = schedule.buffer;
+      }
       const outputs = await step.run(feeds);
-      if (spec.hardTargets && stepNumber % spec.hardTargets.every === 0) copyParams(step, spec.hardTargets.pairs);
-      const losses: Record<string, number> = {};
-      for (const [name, value] of Object.entries(outputs)) if (typeof value === "number") losses[name] = value;
-      return losses;
+      const lastStep = firstStep + K - 1;
+      if (spec.hardTargets && lastStep % spec.hardTargets.every === 0) copyParams(step, spec.hardTargets.pairs);
+      const perStep: Array<Record<string, number>> = Array.from({ length: K }, () => ({}));
+      for (const [name, value] of Object.entries(outputs)) {
+        if (typeof value === "number") perStep[0][name] = value;
+        else if (value instanceof Float32Array && value.length === K) for (let k = 0; k < K; k++) perStep[k][name] = value[k];
+      }
+      return perStep;
     },
     exportPolicy(): PolicyExport {
       const onnxModel = exportOnnx(graph, { inputs: { obs: spec.policy.obs }, outputs: { [spec.policy.name]: spec.policy.output }, params: step });
@@ -102,6 +116,19 @@ export function bellmanTarget(reward: Tensor, done: Tensor, next: Tensor, gamma:
 export function criticValues(critic: EnsembleMlp, obs: Tensor, action: Tensor): Tensor {
   const out = critic.apply(op.concat([obs, action], 1)); // [members, B, 1]
   return op.reshape(out, [out.shape[0], out.shape[1]]);
+}
+
+/** Q values of one member of an ensemble critic: [B]. Cheaper than criticValues + slice (no wasted member). */
+export function criticMemberValues(critic: EnsembleMlp, member: number, obs: Tensor, action: Tensor): Tensor {
+  let h = op.concat([obs, action], 1);
+  const layers = critic.weights.length;
+  critic.weights.forEach((weight, i) => {
+    const w = op.reshape(op.slice(weight, 0, member, member + 1), [weight.shape[1], weight.shape[2]]);
+    const b = op.reshape(op.slice(critic.biases[i], 0, member, member + 1), [weight.shape[2]]);
+    h = op.add(op.matmul(h, w), b);
+    if (i + 1 < layers) h = op.relu(h);
+  });
+  return op.reshape(h, [h.shape[0]]);
 }
 
 /** The pessimistic value min_i Q_i: [members, B] -> [B] (clipped double Q-learning, TD3 eq. 10). */

@@ -13,7 +13,7 @@ import { Graph, adam, mlp, op, polyak } from "../nn/index.js";
 import type { Tensor } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
 import { bellmanTarget, compileLearner, huber, valueOfAction } from "./common.js";
-import { dqnConfigShape } from "./dqn.js";
+import { dqnConfigShape, hardTargetPeriods } from "./dqn.js";
 
 export const discreteBcqSchema = z.strictObject({
   ...dqnConfigShape,
@@ -29,6 +29,7 @@ export const discreteBcq: AlgorithmDefinition<DiscreteBcqConfig> = {
   summary: "batch-constrained Q-learning for discrete actions",
   actionKind: "discrete",
   schema: discreteBcqSchema,
+  stepPeriods: hardTargetPeriods,
   async build(config, context) {
     if (context.actionSpace.kind !== "discrete") throw new Error("discrete_bcq needs a discrete action space");
     const n = context.actionSpace.n;

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { op } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { dqnConfigShape, buildQLearning, finishQLearning } from "./dqn.js";
+import { dqnConfigShape, buildQLearning, finishQLearning, hardTargetPeriods } from "./dqn.js";
 
 export const discreteCqlSchema = z.strictObject({
   ...dqnConfigShape,
@@ -20,6 +20,7 @@ export const discreteCql: AlgorithmDefinition<DiscreteCqlConfig> = {
   summary: "conservative Q-learning, CQL(H) on double DQN",
   actionKind: "discrete",
   schema: discreteCqlSchema,
+  stepPeriods: hardTargetPeriods,
   async build(config, context) {
     const parts = buildQLearning(config, context, true);
     const conservative = op.mean(op.sub(op.logSumExp(parts.qAll, [1]), parts.qData)); // eq. 4, inner term

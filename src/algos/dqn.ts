@@ -53,6 +53,11 @@ export function buildQLearning(config: DqnConfig, context: LearnerContext, doubl
   return { g, obs, action, qAll, qData, tdLoss, q, qTarget };
 }
 
+/** Hard target copies happen between calls, so K steps per call must divide their period. */
+export function hardTargetPeriods(config: DqnConfig): number[] {
+  return config.targetUpdateInterval > 0 ? [config.targetUpdateInterval] : [];
+}
+
 /** Optimizer and target updates, shared by DQN, double DQN and the conservative variants. */
 export function finishQLearning(
   config: DqnConfig,
@@ -83,6 +88,7 @@ function definition(name: string, double: boolean): AlgorithmDefinition<DqnConfi
     summary: double ? "double DQN (offline)" : "DQN (offline)",
     actionKind: "discrete",
     schema: dqnSchema,
+    stepPeriods: hardTargetPeriods,
     async build(config, context) {
       const parts = buildQLearning(config, context, double);
       parts.g.output("td_loss", parts.tdLoss);

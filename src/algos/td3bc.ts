@@ -13,7 +13,7 @@
 import { z } from "zod";
 import { Graph, adam, ensembleMlp, mlp, op, polyak } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { bellmanTarget, compileLearner, criticValues, minOverCritics } from "./common.js";
+import { bellmanTarget, compileLearner, criticMemberValues, criticValues, minOverCritics } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const td3bcSchema = z.strictObject({
@@ -62,7 +62,7 @@ export const td3bc: AlgorithmDefinition<Td3bcConfig> = {
 
     // Actor (delayed): lambda-weighted Q plus behaviour cloning.
     const policyAction = actor.apply(obs);
-    const qPolicy = op.reshape(op.slice(criticValues(critic, obs, policyAction), 0, 0, 1), [B]);
+    const qPolicy = criticMemberValues(critic, 0, obs, policyAction); // Q_1 only, as the paper
     const lambda = op.stopGradient(op.div(config.alpha, op.mean(op.abs(qPolicy))));
     const bcLoss = op.mean(op.square(op.sub(policyAction, action)));
     const actorLoss = op.add(op.neg(op.mul(lambda, op.mean(qPolicy))), bcLoss);

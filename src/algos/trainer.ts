@@ -66,10 +66,17 @@ export interface FitOptions {
   codeVersion?: string;
   backend?: "ort" | "interpreter";
   threads?: number;
+  /**
+   * Gradient steps per ONNX call (default 10). The trainer uses the largest divisor of this that also divides the
+   * run length, the logging/checkpoint/evaluation periods and the resume point, so results do not depend on it.
+   */
+  stepsPerCall?: number;
 }
 
 export interface FitResult {
   learner: Learner;
+  /** The K actually used (see FitOptions.stepsPerCall). */
+  stepsPerCall: number;
   preprocessing: Preprocessing;
   /** Step the run started from (0, or the checkpoint's step when resumed). */
   startStep: number;
@@ -128,14 +135,6 @@ export async function train<C extends CommonConfig>(
 
   const preprocessing = fitPreprocessing(transitions, config);
   const view = prepareTrainingView(transitions, preprocessing);
-  const learner = await definition.build(config, {
-    observationDim: transitions.observationDim,
-    actionSpace: transitions.actionSpace,
-    seed: options.seed,
-    backend: options.backend ?? "ort",
-    threads: options.threads ?? 1,
-  });
-
   const runDir = options.outDir;
   const run = {
     algorithm: definition.name,
@@ -151,11 +150,10 @@ export async function train<C extends CommonConfig>(
   if (runDir) {
     const runFile = join(runDir, RUN_FILE);
     if (options.resume) {
-      const resumed = await loadLastCheckpoint(runDir, run, learner);
+      const resumed = await readLastCheckpoint(runDir, run);
       startStep = resumed.step;
       best = resumed.best;
       lastMetrics = resumed.metrics;
-      await truncateMetrics(join(runDir, METRICS_FILE), startStep);
     } else {
       if (existsSync(runFile)) {
         throw new AlgoError("run_exists", `${runDir} already holds a run; pass --resume to continue it or choose another --out`, {
@@ -168,6 +166,22 @@ export async function train<C extends CommonConfig>(
     }
   } else if (options.resume) {
     throw new AlgoError("run_not_resumable", "resume needs the run directory (outDir)", { field: "outDir" });
+  }
+
+  const stepsPerCall = [steps, logEvery, checkpointEvery, evaluateEvery, startStep, ...(definition.stepPeriods?.(config) ?? [])]
+    .filter((period) => period > 0)
+    .reduce(greatestCommonDivisor, options.stepsPerCall ?? 10);
+  const learner = await definition.build(config, {
+    observationDim: transitions.observationDim,
+    actionSpace: transitions.actionSpace,
+    seed: options.seed,
+    backend: options.backend ?? "ort",
+    threads: options.threads ?? 1,
+    stepsPerCall,
+  });
+  if (runDir && options.resume) {
+    await learner.loadCheckpoint(join(runDir, "checkpoints", "last", WEIGHTS_FILE));
+    await truncateMetrics(join(runDir, METRICS_FILE), startStep);
   }
 
   const bar = options.progressBar
@@ -184,8 +198,10 @@ export async function train<C extends CommonConfig>(
     : undefined;
   bar?.start(steps, startStep, { rate: "-", losses: "" });
 
-  const batch = allocateBatch(view, config.batchSize);
-  const indices = new Int32Array(config.batchSize);
+  const batchSize = config.batchSize;
+  const batch = allocateBatch(view, batchSize * stepsPerCall);
+  const indices = new Int32Array(batchSize * stepsPerCall);
+  const rngs: Rng[] = new Array(stepsPerCall);
   const sums: Record<string, number> = {};
   let windowSteps = 0;
   let windowStart = performance.now();
@@ -208,25 +224,34 @@ export async function train<C extends CommonConfig>(
     return losses;
   };
 
-  for (let step = startStep + 1; step <= steps; step++) {
-    const rng = new Rng(stepSeed(options.seed, step));
-    for (let b = 0; b < indices.length; b++) indices[b] = rng.int(view.size);
-    gatherBatch(view, indices, batch);
-    const losses = await learner.update(batch, rng, step);
-    for (const key in losses) {
-      const value = losses[key];
-      if (!Number.isFinite(value)) {
-        bar?.stop();
-        throw new AlgoError("training_diverged", `${definition.name}: ${key} became ${value} at step ${step}`, { field: key, step, value: String(value) });
-      }
-      sums[key] = (sums[key] ?? 0) + value;
+  // Each call runs steps firstStep .. firstStep + K - 1; K divides every period, so events fall on call boundaries.
+  for (let firstStep = startStep + 1; firstStep <= steps; firstStep += stepsPerCall) {
+    for (let k = 0; k < stepsPerCall; k++) {
+      const rng = new Rng(stepSeed(options.seed, firstStep + k));
+      for (let b = 0; b < batchSize; b++) indices[k * batchSize + b] = rng.int(view.size);
+      rngs[k] = rng;
     }
-    windowSteps++;
+    gatherBatch(view, indices, batch);
+    const perStep = await learner.update(batch, rngs, firstStep);
+    for (let k = 0; k < stepsPerCall; k++) {
+      const losses = perStep[k];
+      for (const key in losses) {
+        const value = losses[key];
+        if (!Number.isFinite(value)) {
+          bar?.stop();
+          const at = firstStep + k;
+          throw new AlgoError("training_diverged", `${definition.name}: ${key} became ${value} at step ${at}`, { field: key, step: at, value: String(value) });
+        }
+        sums[key] = (sums[key] ?? 0) + value;
+      }
+    }
+    windowSteps += stepsPerCall;
+    const step = firstStep + stepsPerCall - 1;
 
     const isLast = step === steps;
     const checkpointNow = isLast || step % checkpointEvery === 0;
     if (step % logEvery === 0 || checkpointNow) await closeWindow(step);
-    else if (bar && step % 25 === 0) bar.update(step);
+    else bar?.update(step);
 
     if (options.evaluate && (isLast || step % evaluateEvery === 0)) {
       const evaluation = await evaluateNow(definition, config, options, preprocessing, learner, step);
@@ -245,7 +270,7 @@ export async function train<C extends CommonConfig>(
     }
   }
   bar?.stop();
-  return { learner, preprocessing, startStep, steps, finalMetrics: lastMetrics, best, runDir };
+  return { learner, stepsPerCall, preprocessing, startStep, steps, finalMetrics: lastMetrics, best, runDir };
 }
 
 async function evaluateNow<C extends CommonConfig>(
@@ -304,11 +329,8 @@ async function saveBest<C extends CommonConfig>(
   await writePolicyArtifact(join(dir, "policy"), exported.onnxModel, { ...draft, dataset: options.dataset });
 }
 
-async function loadLastCheckpoint(
-  runDir: string,
-  run: Record<string, unknown>,
-  learner: Learner,
-): Promise<CheckpointState> {
+/** Checks the recorded run matches this one and reads the last checkpoint's state (weights are loaded later). */
+async function readLastCheckpoint(runDir: string, run: Record<string, unknown>): Promise<CheckpointState> {
   const runFile = join(runDir, RUN_FILE);
   let recorded: Record<string, unknown>;
   try {
@@ -333,7 +355,6 @@ async function loadLastCheckpoint(
   } catch {
     throw new AlgoError("run_not_resumable", `${runDir} has no checkpoint yet`, { file: join(dir, STATE_FILE) });
   }
-  await learner.loadCheckpoint(join(dir, WEIGHTS_FILE));
   return state;
 }
 
@@ -357,6 +378,10 @@ export async function copyBestPolicy(runDir: string, target: string): Promise<bo
   if (!existsSync(source)) return false;
   await cp(source, target, { recursive: true });
   return true;
+}
+
+function greatestCommonDivisor(a: number, b: number): number {
+  return b === 0 ? a : greatestCommonDivisor(b, a % b);
 }
 
 function prefixKeys(prefix: string, record: Record<string, number>): Record<string, number> {
