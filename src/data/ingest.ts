@@ -431,7 +431,7 @@ async function analyse(connection: DuckDBConnection, files: string[], schema: Da
   const issues = issueRows.map((r) =>
     describeIssue(paths[Number(r[0])]!, Number(r[1]), String(r[2]), r[3] === null ? null : String(r[3]), r[4] === null ? null : String(r[4]), r[5] === null ? null : String(r[5])),
   );
-  const emptied = (
+  const emptied = quarantined === 0 ? [] : (
     await connection.runAndReadAll(
       `SELECT DISTINCT ${S.episode} FROM quarantine q JOIN staged s ON s.${S.file} = q.file AND s.${S.row} = q.row WHERE ${S.episode} <> '' ` +
         `AND ${S.episode} NOT IN (SELECT ${S.episode} FROM accepted) ORDER BY 1 LIMIT ${maxIssues}`,
@@ -505,7 +505,7 @@ async function writeAccepted(analysis: Analysis, schema: DatasetSchema, path: st
   await connection.run(
     `COPY (WITH e AS (SELECT ${S.episode}, last_step, CAST(row_number() OVER (ORDER BY first_pos) - 1 AS INTEGER) AS ep_index FROM episode_info ` +
       `WHERE ${S.episode} NOT IN (SELECT episode FROM quarantine WHERE episode IS NOT NULL)) ` +
-      `SELECT ${columns.join(", ")} FROM accepted a JOIN e ON a.${S.episode} = e.${S.episode} ORDER BY e.ep_index, a.${S.step}) ` +
+      `SELECT ${columns.join(", ")} FROM ${analysis.report.quarantined === 0 ? "staged" : "accepted"} a JOIN e ON a.${S.episode} = e.${S.episode} ORDER BY e.ep_index, a.${S.step}) ` +
       `TO ${sqlString(path)} (FORMAT parquet)`,
   );
 }
