@@ -4,7 +4,8 @@
  * epsilon-greedy policy). Ground truth: the mean discounted return of 2,000 fresh on-policy episodes per candidate.
  * Reports each estimator's relative error and the Spearman rank correlation of its estimates with the truth.
  * Targets: DR/WDR relative error < 10% and Spearman >= 0.8 on the near-behaviour candidates.
- * Run: npx tsx bench/ope-accuracy.ts [--quick]
+ * Pendulum (continuous actions, Gaussian behaviour) is reported for information, without a verdict.
+ * Run: npx tsx bench/ope-accuracy.ts [--quick] [--only ENV]
  */
 import { parseBehavior } from "../src/envs/behavior.js";
 import { heuristicController, makeEnv } from "../src/envs/registry.js";
@@ -20,6 +21,8 @@ const estimators: EstimatorName[] = ["is", "pdis", "wis", "wpdis", "fqe", "dr", 
 
 interface Study {
   env: string;
+  /** Reported without a pass/fail verdict (the issue's targets name CartPole and autoscaling). */
+  informational?: boolean;
   maxEpisodeSteps: number;
   gamma: number;
   behavior: string;
@@ -56,6 +59,22 @@ const studies: Study[] = [
       ["softmax(heuristic, 1.5)", true],
       ["softmax(heuristic, 4)", false],
       ["eps-greedy(heuristic, 0.05)", false],
+    ],
+  },
+  {
+    env: "Pendulum-v1",
+    informational: true,
+    maxEpisodeSteps: 50,
+    gamma: 0.95,
+    behavior: "gaussian(heuristic, 0.8)",
+    candidates: [
+      ["gaussian(heuristic, 0.6)", true],
+      ["gaussian(heuristic, 0.7)", true],
+      ["gaussian(heuristic, 0.8)", true],
+      ["gaussian(heuristic, 1)", true],
+      ["gaussian(heuristic, 1.2)", true],
+      ["gaussian(heuristic, 2)", false],
+      ["uniform", false],
     ],
   },
 ];
@@ -104,7 +123,8 @@ function spearman(a: number[], b: number[]): number {
   return num / Math.sqrt(da * db);
 }
 
-for (const study of studies) {
+const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : null;
+for (const study of studies.filter((s) => !only || s.env === only)) {
   const started = Date.now();
   const logged = simulateDataset({ env: study.env, behavior: study.behavior, episodes: LOGGED_EPISODES, seed: 1, maxEpisodeSteps: study.maxEpisodeSteps });
   const env = makeEnv(study.env, { maxEpisodeSteps: study.maxEpisodeSteps });
@@ -133,7 +153,7 @@ for (const study of studies) {
     const maxNear = Math.max(...nearErrors);
     const rhoNear = spearman(nearIndex.map((i) => estimates[e][i]), nearIndex.map((i) => truths[i]));
     const rhoAll = spearman(estimates[e], truths);
-    const gated = e === "dr" || e === "wdr";
+    const gated = (e === "dr" || e === "wdr") && !study.informational;
     const verdict = gated ? (maxNear < 0.1 && rhoNear >= 0.8 ? " PASS (target: < 10%, >= 0.8)" : " MISS (target: < 10%, >= 0.8)") : "";
     console.log(
       `${e.padEnd(6)} near-behaviour max rel. error ${(100 * maxNear).toFixed(1).padStart(6)}%  Spearman near ${rhoNear.toFixed(2)}  all ${rhoAll.toFixed(2)}${verdict}`,
