@@ -120,3 +120,22 @@ export { exportDecisionLog } from "./serve/log-dataset.js";
 export { CanaryGuard } from "./serve/guard.js";
 export { ServeError, serveErrorCatalogue } from "./serve/errors.js";
 export type { ServeErrorCode } from "./serve/errors.js";
+// Offline RL algorithms (src/algos): one Algorithm surface (fit / predict / save), a registry by name, the trainer.
+export { Algorithm } from "./algos/algorithm.js";
+export type { AlgorithmDefinition, Learner, LearnerContext, Batch as TrainingBatch, PolicyExport } from "./algos/algorithm.js";
+export { createAlgorithm, algorithmNames, algorithmDefinition } from "./algos/registry.js";
+export { resolveConfig, readConfigFile, commonConfigSchema } from "./algos/config.js";
+export type { CommonConfig } from "./algos/config.js";
+export { train, stepSeed } from "./algos/trainer.js";
+export type { FitOptions, FitResult, Evaluator, ProgressEvent as TrainingProgressEvent } from "./algos/trainer.js";
+export { AlgoError } from "./algos/errors.js";
+export type { AlgoErrorCode } from "./algos/errors.js";
+// Policy runtime (src/policy): load and run a policy artifact without the training code.
+export { loadPolicy, openPolicy } from "./policy/runtime.js";
+export type { Policy, Exploration, LoadPolicyOptions } from "./policy/runtime.js";
+export { writePolicyArtifact, readPolicyArtifact, parseManifest, sha256Hex } from "./policy/artifact.js";
+export type { ManifestDraft } from "./policy/artifact.js";
+export { fitObservationScaler, standardize, actionToUnit, actionFromUnit } from "./policy/scalers.js";
+export type { ObservationScaler } from "./policy/scalers.js";
+export { PolicyError } from "./policy/errors.js";
+export type { PolicyErrorCode } from "./policy/errors.js";
