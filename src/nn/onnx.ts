@@ -239,6 +239,24 @@ class OnnxBuilder {
     return initName;
   }
 
+  private batchDim: string | undefined;
+
+  /**
+   * A static shape as an int64 tensor. In exports with a symbolic batch, a leading dimension equal to the batch
+   * size is read at run time from the first model input, so reshapes and broadcasts follow the actual batch.
+   */
+  private shapeInput(shape: readonly number[]): string {
+    const batch = this.options.dynamicBatch;
+    if (batch === undefined || shape[0] !== batch) return this.ints(shape);
+    if (!this.batchDim) {
+      const [first] = [...this.options.inputs].find(([t]) => t.op !== "state") ?? [];
+      if (!first) return this.ints(shape);
+      const name = this.options.inputs.get(first)!;
+      this.batchDim = this.emit("Slice", [this.emit("Shape", [name]), this.ints([0]), this.ints([1])]);
+    }
+    return shape.length === 1 ? this.batchDim : this.emit("Concat", [this.batchDim, this.ints(shape.slice(1))], { axis: 0 });
+  }
+
   private ints(values: readonly number[]): string {
     return this.constant(values, [values.length], "int64");
   }
@@ -324,19 +342,12 @@ class OnnxBuilder {
         if (start === 0 && end === node.inputs[0]!.shape[axis]) return this.emit("Identity", ins, {}, out);
         return this.emit("Slice", [ins[0]!, this.ints([start]), this.ints([end]), this.ints([axis])], {}, out);
       }
-      case "reshape": {
-        const target = [...(attrs.shape as number[])];
-        // In exports with a symbolic batch, keep the leading dimension symbolic (0 = copy from the input).
-        if (this.options.dynamicBatch !== undefined && target[0] === node.inputs[0]!.shape[0] && target[0] === this.options.dynamicBatch) target[0] = 0;
-        return this.emit("Reshape", [ins[0]!, this.ints(target)], {}, out);
-      }
+      case "reshape":
+        return this.emit("Reshape", [ins[0]!, this.shapeInput(attrs.shape as number[])], {}, out);
       case "transpose":
         return this.emit("Transpose", ins, { perm: attrs.perm as number[] }, out);
-      case "broadcastTo": {
-        const target = [...(attrs.shape as number[])];
-        if (this.options.dynamicBatch !== undefined && target[0] === this.options.dynamicBatch && node.inputs[0]!.rank === target.length && node.inputs[0]!.shape[0] === target[0]) target[0] = 1;
-        return this.emit("Expand", [ins[0]!, this.ints(target)], {}, out);
-      }
+      case "broadcastTo":
+        return this.emit("Expand", [ins[0]!, this.shapeInput(attrs.shape as number[])], {}, out);
       default:
         throw new NnError("export_unsupported", `no ONNX lowering for op "${node.op}"`, { op: node.op });
     }

@@ -187,3 +187,36 @@ test("shape mistakes are reported when the graph is built, naming the op and the
   assert.throws(() => op.exp(idx), (e: unknown) => e instanceof NnError && e.code === "dtype_mismatch");
   assert.throws(() => g.input("a", [1]), (e: unknown) => e instanceof NnError && e.code === "duplicate_name");
 });
+
+test("a composite loss (ensemble critic, tanh-Gaussian actor, CQL logsumexp, min over critics) passes the gradient check", () => {
+  const g = new Graph({ seed: 4 });
+  const obs = g.constant(values(3 * 2, -1, 1, 5), [3, 2]);
+  const actions = g.constant(values(4 * 3 * 1, -0.9, 0.9, 6), [4, 3, 1]);
+  const noise = g.constant(values(3, -1, 1, 7), [3, 1]);
+  const W1 = g.param("w1", [2, 3, 5], values(30, -0.8, 0.8, 8));
+  const b1 = g.param("b1", [2, 1, 5], values(10, -0.3, 0.3, 9));
+  const W2 = g.param("w2", [2, 5, 1], values(10, -0.8, 0.8, 10));
+  const A = g.param("actor", [2, 2], values(4, -0.8, 0.8, 11));
+  const critic = (a: Tensor) => op.reshape(op.matmul(op.tanh(op.add(op.matmul(op.concat([obs, a], 1), W1), b1)), W2), [2, 3]);
+  const out = op.matmul(obs, A);
+  const pi = tanhGaussian(op.slice(out, 1, 0, 1), op.slice(out, 1, 1, 2), noise);
+  const sampled = op.concat(Array.from({ length: 4 }, (_, k) => op.expandDims(critic(op.reshape(op.slice(actions, 0, k, k + 1), [3, 1])), 1)), 1);
+  const loss = op.add(
+    op.mean(op.sub(op.logSumExp(sampled, [1]), critic(pi.action))),
+    op.mean(op.sub(op.mul(0.2, pi.logProb), op.min(critic(pi.action), [0]))),
+  );
+  const params = [W1, b1, W2, A];
+  const grads = evaluate(gradients(loss, params), { inputs: {}, states: { params: Float64Array.from(g.initialParams()) } }, "float64");
+  const base = Float64Array.from(g.initialParams());
+  const lossAt = (v: Float64Array) => evaluate([loss], { inputs: {}, states: { params: v } }, "float64")[0]![0]!;
+  g.params.forEach((info, k) => {
+    for (let i = 0; i < info.size; i++) {
+      const plus = Float64Array.from(base);
+      const minus = Float64Array.from(base);
+      plus[info.offset + i]! += 1e-6;
+      minus[info.offset + i]! -= 1e-6;
+      const numeric = (lossAt(plus) - lossAt(minus)) / 2e-6;
+      assert.ok(Math.abs(numeric - grads[k]![i]!) <= 1e-5 + 1e-5 * Math.abs(numeric), `${info.name}[${i}]: ${grads[k]![i]} vs ${numeric}`);
+    }
+  });
+});

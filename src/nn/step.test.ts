@@ -4,7 +4,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { Graph } from "./graph.js";
+import { Graph, type Tensor } from "./graph.js";
+import { evaluate } from "./interpreter.js";
 import * as op from "./ops.js";
 import { mlp, ensembleMlp, linear } from "./layers.js";
 import { adam, adamW, sgd, polyak } from "./optim.js";
@@ -443,3 +444,29 @@ test("asking for CUDA either runs or fails with backend_unavailable (never silen
     assert.ok(error instanceof NnError && error.code === "backend_unavailable", String(error));
   }
 });
+
+test("an exported Gaussian policy with reshapes and broadcasts keeps a symbolic batch", async () => {
+  const batch = 5;
+  const g = new Graph({ seed: 12 });
+  const obs = g.input("obs", [batch, 3]);
+  const actor = mlp(g, "actor", [3, 8, 4]);
+  const raw = op.reshape(actor.apply(obs), [batch, 2, 2]);
+  const mean = op.tanh(op.reshape(op.slice(raw, 1, 0, 1), [batch, 2]));
+  const logStd = op.clip(op.reshape(op.slice(raw, 1, 1, 2), [batch, 2]), -5, 2);
+  const bias = op.broadcastTo(g.constant([0.1, -0.2], [1, 2]), [batch, 2]);
+  const output = op.concat([op.add(mean, bias), logStd], 1);
+  const model = exportOnnx(g, { inputs: { obs }, outputs: { gaussian: output }, params: g.initialParams() });
+  const session = await ort.InferenceSession.create(model);
+  const probe = new Rng(3).fillNormal(new Float32Array(batch * 3));
+  const reference = evaluateForward(g, output, probe);
+  for (const rows of [1, 3]) {
+    const got = (await session.run({ obs: new ort.Tensor("float32", probe.slice(0, rows * 3), [rows, 3]) })).gaussian!;
+    assert.deepEqual(got.dims, [rows, 4]);
+    Array.from(got.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - reference[i]!) < 1e-6, `${rows} rows [${i}]: ${v} vs ${reference[i]}`));
+  }
+  await session.release();
+});
+
+function evaluateForward(g: Graph, output: Tensor, obs: Float32Array): Float64Array | Float32Array {
+  return evaluate([output], { inputs: { obs }, states: { params: g.initialParams() } })[0]!;
+}

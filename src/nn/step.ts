@@ -210,7 +210,13 @@ class OrtExecutor implements Executor {
 
 function toOrtData(dtype: DType, v: FeedValue): Float32Array | BigInt64Array | Uint8Array {
   if (dtype === "float32") return v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
-  if (dtype === "int64") return v instanceof BigInt64Array ? v : BigInt64Array.from(Array.from(v as ArrayLike<number>, (x) => BigInt(x)));
+  if (dtype === "int64") {
+    if (v instanceof BigInt64Array) return v;
+    const values = v as ArrayLike<number>;
+    const out = new BigInt64Array(values.length);
+    for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]!);
+    return out;
+  }
   return v instanceof Uint8Array ? v : Uint8Array.from(v as ArrayLike<number>, (x) => (x ? 1 : 0));
 }
 
