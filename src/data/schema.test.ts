@@ -29,6 +29,8 @@ test("bad schemas fail with invalid_schema naming the path", () => {
   assert.throws(() => parseSchema({ ...base, action: { columns: ["a"], kind: "continuous", low: [-1], high: [1, 2] } }), { code: "invalid_schema", message: /action/ });
   assert.throws(() => parseSchema({ ...base, nextObservations: ["n1"] }), { code: "invalid_schema", message: /nextObservations/ });
   assert.throws(() => parseSchema({ ...base, unknownField: 1 }), { code: "invalid_schema" });
+  assert.throws(() => parseSchema({ ...base, features: { f3: { sensitive: true } } }), { code: "invalid_schema", message: /features\.f3/ });
+  assert.equal(parseSchema({ ...base, features: { f2: { sensitive: true } } }).features?.f2?.sensitive, true);
   assert.throws(() => parseSchema({ ...base, behaviorProb: { column: "p", kind: "log_density" } }), { code: "invalid_schema", message: /behaviorProb/ });
 });
 

@@ -76,6 +76,10 @@ export const datasetSchemaSchema = z
     if (!Array.isArray(obs) && obs.names && obs.names.length !== obs.size) {
       ctx.addIssue({ code: "custom", path: ["observations", "names"], message: `needs ${obs.size} names` });
     }
+    const names = Array.isArray(obs) ? obs : (obs.names ?? Array.from({ length: obs.size }, (_, i) => `${obs.column}_${i}`));
+    for (const feature of Object.keys(s.features ?? {})) {
+      if (!names.includes(feature)) ctx.addIssue({ code: "custom", path: ["features", feature], message: `is not one of the observation features (${names.join(", ")})` });
+    }
   });
 
 export type DatasetSchema = z.output<typeof datasetSchemaSchema>;
