@@ -41,7 +41,7 @@ function benchPolicy(version: string, seed: number): DecisionPolicy {
     actionSpace: { kind: "discrete", n: ACTIONS },
     featureNames: FEATURES,
     weights,
-    scaler: { mean: FEATURES.map(() => 0), std: FEATURES.map(() => 1) },
+    scaler: { mean: FEATURES.map((_, j) => 0.1 * j), std: FEATURES.map((_, j) => 1 + 0.05 * j) },
     support: {
       min: FEATURES.map(() => -5),
       max: FEATURES.map(() => 5),
@@ -90,6 +90,7 @@ async function runServer(scenario: string, logDir: string): Promise<void> {
     durableLog: process.env.BENCH_DURABLE !== "0",
   });
   const { url } = await service.start();
+  process.once("SIGTERM", () => void service.stop().then(() => process.exit(0)));
   process.stdout.write(url + "\n");
 }
 

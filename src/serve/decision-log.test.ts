@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DecisionLog, decisionLogSegments, readDecisionLog } from "./decision-log.js";
@@ -12,11 +12,14 @@ function tempDir(): string {
 test("appends resolve only after their batch is written, and batches group concurrent records", async () => {
   const dir = tempDir();
   try {
-    const log = new DecisionLog({ dir });
+    const log = new DecisionLog({ dir, maxSegmentBytes: 1 << 20 });
     const promises = Array.from({ length: 500 }, (_, i) => log.append({ kind: "feedback", decisionId: `d${i}`, ts: i, reward: i, late: false, duplicate: false }));
     await Promise.all(promises);
     // every record is in the file once the promises resolved, before close
-    const lines = readFileSync(log.segmentPath, "utf8").trim().split("\n");
+    const text = readFileSync(log.segmentPath, "utf8");
+    // preallocated: the records, then zeros up to the segment size
+    assert.equal(text.length, 1 << 20);
+    const lines = text.slice(0, text.indexOf("\u0000")).trim().split("\n");
     assert.equal(lines.length, 500);
     assert.ok(log.stats.batches < 500, `batches ${log.stats.batches}`);
     await log.close();
@@ -32,6 +35,7 @@ test("segments rotate by size and the reader keeps their order", async () => {
   const dir = tempDir();
   try {
     const log = new DecisionLog({ dir, maxSegmentBytes: 2000 });
+    // (2000-byte segments fill after ~20 records: many rotations, some while the next segment is being prepared)
     for (let i = 0; i < 200; i++) await log.append({ kind: "feedback", decisionId: `d${i}`, ts: i, reward: i, late: false, duplicate: false });
     await log.close();
     assert.ok(decisionLogSegments(dir).length > 3);
@@ -46,12 +50,16 @@ test("segments rotate by size and the reader keeps their order", async () => {
 test("a torn trailing line is skipped and a reopened log starts a new segment", async () => {
   const dir = tempDir();
   try {
-    const first = new DecisionLog({ dir });
+    const first = new DecisionLog({ dir, maxSegmentBytes: 4096 });
     await first.append({ kind: "feedback", decisionId: "a", ts: 1, reward: 1, late: false, duplicate: false });
     await first.close();
-    appendFileSync(first.segmentPath, '{"kind":"feedback","decisionId":"b","ts"');
+    // A crash mid-write leaves part of a line in place, followed by the preallocated zeros.
+    const end = readFileSync(first.segmentPath, "utf8").indexOf("\u0000");
+    const fd = openSync(first.segmentPath, "r+");
+    writeSync(fd, '{"kind":"feedback","decisionId":"b","ts"', end);
+    closeSync(fd);
     await new Promise((resolve) => setTimeout(resolve, 2));
-    const second = new DecisionLog({ dir });
+    const second = new DecisionLog({ dir, preallocate: false });
     await second.append({ kind: "feedback", decisionId: "c", ts: 3, reward: 3, late: false, duplicate: false });
     await second.close();
     assert.notEqual(first.segmentPath, second.segmentPath);
@@ -66,7 +74,7 @@ test("a torn trailing line is skipped and a reopened log starts a new segment", 
 test("appending after close is refused with a coded error", async () => {
   const dir = tempDir();
   try {
-    const log = new DecisionLog({ dir });
+    const log = new DecisionLog({ dir, maxSegmentBytes: 4096 });
     await log.close();
     await assert.rejects(log.append({}), { code: "log_unavailable" });
   } finally {

@@ -1,4 +1,5 @@
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, write, writeFileSync, close } from "node:fs";
+import { close, closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, open, openSync, readdirSync, readFileSync, rmSync, write, writeFileSync, writeSync } from "node:fs";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { ServeError } from "./errors.js";
 
@@ -6,17 +7,24 @@ import { ServeError } from "./errors.js";
  * The decision log: append-only JSONL segments with group commit. Records appended while a flush is in flight
  * join the next batch; a batch is written and fdatasync'ed as one unit, and every `append` promise in it resolves
  * only then. The service answers a request only after its record's promise resolves, so an answered decision
- * survives `kill -9`. A crash can leave a torn last line in the newest segment: it belonged to an unanswered
- * request, and the reader skips it. A restart always opens a fresh segment.
+ * survives `kill -9` (and, with `durable`, power loss). A crash can leave a torn last line in the newest segment:
+ * it belonged to an unanswered request, and the reader skips it. A restart always opens a fresh segment.
+ *
+ * Durable segments are preallocated: created zero-filled to `maxSegmentBytes` and overwritten in place, so an
+ * fdatasync flushes data blocks without a file-size (metadata) journal commit, which is several times faster on
+ * ext4-like file systems (the WAL trick). Readers stop at the first NUL byte. The next segment is zero-filled in
+ * the background while the current one fills up.
  *
  * Segment names sort by creation time: `decisions-<ms since epoch, 13 digits>-<pid>-<seq>.jsonl`.
  */
 export interface DecisionLogOptions {
   dir: string;
-  /** Rotate to a new segment once the current one holds this many bytes. */
+  /** Rotate to a new segment before a batch would take it past this many bytes. */
   maxSegmentBytes?: number;
-  /** Skip fdatasync (tests of everything but durability; never in production). */
+  /** fdatasync each batch before resolving it (default true). Only tests of other concerns turn it off. */
   durable?: boolean;
+  /** Zero-fill segments up front (default: on when durable). */
+  preallocate?: boolean;
   /**
    * Group-commit window: wait this long after the first record of an idle log before writing, so more records
    * share one fdatasync (like PostgreSQL's commit_delay). 0 writes on the next turn of the event loop.
@@ -33,6 +41,7 @@ interface Batch {
 
 interface Segment {
   fd: number;
+  path: string;
   pendingSyncs: number;
   /** Rotated away from; closed once its last sync completes. */
   retired: boolean;
@@ -46,6 +55,12 @@ interface WrittenBatch {
 
 /** fdatasyncs in flight at once (each holds a libuv thread-pool thread). */
 const MAX_SYNCS = 2;
+const ZERO_CHUNK = 1 << 20;
+const openAsync = promisify(open);
+const fdatasyncAsync = promisify(fdatasync);
+function writeAsync(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => write(fd, buffer, offset, length, position, (error, written) => (error ? reject(error) : resolve(written))));
+}
 
 function newBatch(): Batch {
   let resolve!: () => void;
@@ -63,10 +78,16 @@ export class DecisionLog {
   readonly dir: string;
   private readonly maxSegmentBytes: number;
   private readonly durable: boolean;
+  private readonly preallocate: boolean;
   private readonly commitDelayMs: number;
   private segment: Segment;
-  private segmentBytes = 0;
+  /** Write position in the current segment. */
+  private offset = 0;
   private segmentSeq = 0;
+  /** A zero-filled segment made ready in the background, and the promise of the one being made. */
+  private next: Segment | null = null;
+  private preparing: Promise<void> | null = null;
+  private discardPrepared = false;
   private current: Batch = newBatch();
   private writing = false;
   private syncsInFlight = 0;
@@ -74,39 +95,88 @@ export class DecisionLog {
   private scheduled = false;
   private closed = false;
   private failure: Error | null = null;
-  /** Current segment path. */
-  segmentPath: string;
   /** Totals since open, for metrics. */
   readonly stats = { records: 0, batches: 0, bytes: 0, segments: 0 };
 
   constructor(options: DecisionLogOptions) {
     this.dir = options.dir;
-    this.maxSegmentBytes = options.maxSegmentBytes ?? 256 * 1024 * 1024;
+    this.maxSegmentBytes = options.maxSegmentBytes ?? 64 * 1024 * 1024;
     this.durable = options.durable ?? true;
+    this.preallocate = options.preallocate ?? this.durable;
     this.commitDelayMs = options.commitDelayMs ?? 0;
     mkdirSync(this.dir, { recursive: true });
     writeFileSync(join(this.dir, "schema.json"), JSON.stringify(decisionLogSchema, null, 2) + "\n");
-    this.segmentPath = "";
-    this.segment = this.openSegment();
+    this.segment = this.createSegmentSync();
   }
 
-  private openSegment(): Segment {
+  /** Path of the segment being written. */
+  get segmentPath(): string {
+    return this.segment.path;
+  }
+
+  private nextSegmentPath(): string {
     this.segmentSeq += 1;
     const name = `decisions-${String(Date.now()).padStart(13, "0")}-${process.pid}-${String(this.segmentSeq).padStart(4, "0")}.jsonl`;
-    this.segmentPath = join(this.dir, name);
-    const fd = openSync(this.segmentPath, "a");
-    if (this.durable) {
-      // The new directory entry must survive a crash too.
-      const dirFd = openSync(this.dir, "r");
-      try {
-        fsyncSync(dirFd);
-      } finally {
-        closeSync(dirFd);
-      }
+    return join(this.dir, name);
+  }
+
+  private syncDirectory(): void {
+    if (!this.durable) return;
+    // The new directory entry must survive a crash too.
+    const dirFd = openSync(this.dir, "r");
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
     }
-    this.segmentBytes = 0;
+  }
+
+  private createSegmentSync(): Segment {
+    const path = this.nextSegmentPath();
+    const fd = openSync(path, "wx");
+    if (this.preallocate) {
+      const zeros = Buffer.alloc(Math.min(ZERO_CHUNK, this.maxSegmentBytes));
+      for (let done = 0; done < this.maxSegmentBytes; ) {
+        const count = Math.min(zeros.length, this.maxSegmentBytes - done);
+        done += writeSync(fd, zeros, 0, count, done);
+      }
+      fdatasyncSync(fd);
+    }
+    this.syncDirectory();
     this.stats.segments += 1;
-    return { fd, pendingSyncs: 0, retired: false };
+    return { fd, path, pendingSyncs: 0, retired: false };
+  }
+
+  /** Zero-fills the next segment without blocking the event loop. */
+  private prepareNext(): void {
+    if (!this.preallocate || this.next || this.preparing || this.closed) return;
+    const path = this.nextSegmentPath();
+    this.preparing = (async () => {
+      const fd = await openAsync(path, "wx");
+      try {
+        const zeros = Buffer.alloc(Math.min(ZERO_CHUNK, this.maxSegmentBytes));
+        for (let done = 0; done < this.maxSegmentBytes; ) {
+          done += await writeAsync(fd, zeros, 0, Math.min(zeros.length, this.maxSegmentBytes - done), done);
+        }
+        await fdatasyncAsync(fd);
+        this.syncDirectory();
+      } catch (error) {
+        close(fd, () => undefined);
+        throw error;
+      }
+      if (this.discardPrepared || this.closed) {
+        // A segment was created synchronously meanwhile; this one is named earlier and would sort out of order.
+        this.discardPrepared = false;
+        close(fd, () => undefined);
+        rmSync(path, { force: true });
+        return;
+      }
+      this.next = { fd, path, pendingSyncs: 0, retired: false };
+    })()
+      .catch(() => undefined)
+      .finally(() => {
+        this.preparing = null;
+      });
   }
 
   /** Queues one record; resolves once the batch holding it is on disk. */
@@ -139,17 +209,25 @@ export class DecisionLog {
     const batch = this.current;
     this.current = newBatch();
     const buffer = Buffer.from(batch.lines.join("\n") + "\n", "utf8");
+    if (this.offset > 0 && this.offset + buffer.length > this.maxSegmentBytes) {
+      try {
+        this.rotate();
+      } catch (error) {
+        return this.fail(error as Error, batch);
+      }
+    }
     const segment = this.segment;
+    const position = this.offset;
+    this.offset += buffer.length;
     const written: WrittenBatch = { batch, segment, synced: false };
-    const writeFrom = (offset: number): void => {
-      write(segment.fd, buffer, offset, buffer.length - offset, null, (error, count) => {
+    const writeFrom = (done: number): void => {
+      write(segment.fd, buffer, done, buffer.length - done, position + done, (error, count) => {
         if (error) return this.fail(error, batch);
-        if (offset + count < buffer.length) return writeFrom(offset + count);
+        if (done + count < buffer.length) return writeFrom(done + count);
         this.writing = false;
         this.stats.records += batch.lines.length;
         this.stats.batches += 1;
         this.stats.bytes += buffer.length;
-        this.segmentBytes += buffer.length;
         this.unsynced.push(written);
         if (!this.durable) {
           written.synced = true;
@@ -167,11 +245,11 @@ export class DecisionLog {
               if (entry === written) break;
             }
             this.resolveSynced();
-            if (segment.retired && segment.pendingSyncs === 0) close(segment.fd, () => undefined);
+            if (segment.retired && segment.pendingSyncs === 0) this.closeSegment(segment);
             this.flush();
           });
         }
-        if (this.segmentBytes >= this.maxSegmentBytes) this.rotate();
+        if (this.offset * 2 > this.maxSegmentBytes) this.prepareNext();
         this.flush();
       });
     };
@@ -193,17 +271,21 @@ export class DecisionLog {
 
   private rotate(): void {
     const old = this.segment;
-    try {
-      this.segment = this.openSegment();
-    } catch (error) {
-      this.failure = error as Error;
-      return;
-    }
+    const next = this.next;
+    this.next = null;
+    if (!next && this.preparing) this.discardPrepared = true;
+    this.segment = next ?? this.createSegmentSync();
+    if (next) this.stats.segments += 1;
+    this.offset = 0;
     old.retired = true;
-    if (old.pendingSyncs === 0) close(old.fd, () => undefined);
+    if (old.pendingSyncs === 0) this.closeSegment(old);
   }
 
-  /** Flushes what is queued, then closes the segment. */
+  private closeSegment(segment: Segment): void {
+    close(segment.fd, () => undefined);
+  }
+
+  /** Flushes what is queued, then closes the segment; an unused prepared segment is removed. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -211,9 +293,14 @@ export class DecisionLog {
       if (this.current.lines.length > 0 && !this.scheduled) this.flush();
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
-    closeSync(this.segment.fd);
+    await this.preparing;
+    this.closeSegment(this.segment);
+    if (this.next) {
+      this.closeSegment(this.next);
+      rmSync(this.next.path, { force: true });
+      this.next = null;
+    }
   }
-
 }
 
 /** One decision, as logged. `state` is in `featureNames` order of the serving deployment. */
@@ -308,7 +395,10 @@ export function readDecisionLog(dir: string): { records: LogRecord[]; tornLines:
   const records: LogRecord[] = [];
   let tornLines = 0;
   for (const path of decisionLogSegments(dir)) {
-    const text = readFileSync(path, "utf8");
+    const raw = readFileSync(path, "utf8");
+    // Preallocated segments are zero-filled past the last record.
+    const end = raw.indexOf("\u0000");
+    const text = end >= 0 ? raw.slice(0, end) : raw;
     const lines = text.split("\n");
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i];

@@ -90,3 +90,18 @@ test("stable hash splits keys uniformly and is deterministic", () => {
   assert.equal(stableUnit("abc", "x"), stableUnit("abc", "x"));
   assert.notEqual(stableUnit("abc", "x"), stableUnit("abc", "y"));
 });
+
+test("linear policy standardises with its scaler before the weights", async () => {
+  const { linearPolicy } = await import("./policy.js");
+  const policy = linearPolicy({
+    version: "v",
+    actionSpace: { kind: "discrete", n: 2 },
+    featureNames: ["a", "b"],
+    weights: [1, 0, 0, 2],
+    bias: [0.5, 0],
+    scaler: { mean: [1, 2], std: [2, 4] },
+  });
+  const output = policy.evaluate(Float32Array.from([5, 6]));
+  // z = ((5 - 1) / 2, (6 - 2) / 4) = (2, 1); scores = (2 + 0.5, 2 * 1)
+  assert.deepEqual(Array.from((output as { scores: Float64Array }).scores), [2.5, 2]);
+});

@@ -33,7 +33,8 @@ export interface DecisionPolicy {
 export type PolicyLoader = (ref: string) => Promise<DecisionPolicy>;
 
 /**
- * A linear policy computed in-process: scores = W x + b (discrete) or action = clip(W x + b) (continuous).
+ * A linear policy computed in-process: scores = W z + b (discrete) or action = clip(W z + b) (continuous), where z
+ * is x standardised by `scaler` when one is given, else x itself.
  * Useful as a baseline/fallback policy, in tests and in benchmarks; it needs no runtime at all.
  */
 export function linearPolicy(options: {
@@ -56,6 +57,10 @@ export function linearPolicy(options: {
   const bias = options.bias ? Float64Array.from(options.bias) : new Float64Array(outputs);
   const space = options.actionSpace;
   const scoreKind = options.scoreKind ?? "q";
+  // With a scaler the weights apply to standardised features, as in an artifact: z = (x - mean) / std.
+  const scaleMean = options.scaler ? Float64Array.from(options.scaler.mean) : null;
+  const scaleInv = options.scaler ? Float64Array.from(options.scaler.std, (s) => (s > 0 ? 1 / s : 1)) : null;
+  const standardised = new Float64Array(dim);
   return {
     version: options.version,
     actionSpace: space,
@@ -64,10 +69,11 @@ export function linearPolicy(options: {
     scaler: options.scaler,
     evaluate(observation: Float32Array): PolicyOutput {
       const out = new Float64Array(outputs);
+      for (let j = 0; j < dim; j++) standardised[j] = scaleMean && scaleInv ? (observation[j] - scaleMean[j]) * scaleInv[j] : observation[j];
       for (let o = 0; o < outputs; o++) {
         let sum = bias[o];
         const row = o * dim;
-        for (let j = 0; j < dim; j++) sum += weights[row + j] * observation[j];
+        for (let j = 0; j < dim; j++) sum += weights[row + j] * standardised[j];
         out[o] = sum;
       }
       if (space.kind === "discrete") return { kind: "discrete", scoreKind, scores: out };
