@@ -53,8 +53,21 @@ function strides(shape: Shape): number[] {
   return s;
 }
 
-/** For each flat index of `out`, the flat index of the broadcast operand of shape `shape`. */
+const broadcastCache = new Map<string, Int32Array>();
+
+/** For each flat index of `out`, the flat index of the broadcast operand of shape `shape` (cached by shapes). */
 function broadcastMap(out: Shape, shape: Shape): Int32Array {
+  const key = `${out.join(",")}|${shape.join(",")}`;
+  let map = broadcastCache.get(key);
+  if (!map) {
+    map = computeBroadcastMap(out, shape);
+    if (broadcastCache.size > 4096) broadcastCache.clear();
+    broadcastCache.set(key, map);
+  }
+  return map;
+}
+
+function computeBroadcastMap(out: Shape, shape: Shape): Int32Array {
   const n = shapeSize(out);
   const map = new Int32Array(n);
   if (shapeSize(shape) === n) {
@@ -129,6 +142,16 @@ function run(node: Tensor, values: Map<number, Data>, env: InterpreterEnv, preci
   const binary = BINARY[node.op];
   if (binary) {
     const [a, b] = ins as [Data, Data];
+    if (a.length === out.length && b.length === out.length) {
+      for (let i = 0; i < out.length; i++) out[i] = binary(a[i]!, b[i]!);
+      return out;
+    }
+    if (b.length === 1) {
+      const bv = b[0]!;
+      const ma = broadcastMap(node.shape, node.inputs[0]!.shape);
+      for (let i = 0; i < out.length; i++) out[i] = binary(a[ma[i]!]!, bv);
+      return out;
+    }
     const ma = broadcastMap(node.shape, node.inputs[0]!.shape);
     const mb = broadcastMap(node.shape, node.inputs[1]!.shape);
     for (let i = 0; i < out.length; i++) out[i] = binary(a[ma[i]!]!, b[mb[i]!]!);
@@ -318,23 +341,54 @@ function matmul(node: Tensor, a: Data, b: Data, out: Data): Data {
   const batch = node.rank === 3 ? node.shape[0]! : 1;
   const aBatched = ta.rank === 3 && ta.shape[0] !== 1;
   const bBatched = tb.rank === 3 && tb.shape[0] !== 1;
-  const row = new Float64Array(n);
+  const acc = new Float64Array(m * n);
   for (let e = 0; e < batch; e++) {
     const aOff = aBatched ? e * m * k : 0;
     const bOff = bBatched ? e * k * n : 0;
-    for (let i = 0; i < m; i++) {
-      row.fill(0);
-      for (let p = 0; p < k; p++) {
-        const av = transA ? a[aOff + p * m + i]! : a[aOff + i * k + p]!;
-        if (av === 0) continue;
-        if (transB) for (let j = 0; j < n; j++) row[j]! += av * b[bOff + j * k + p]!;
-        else {
+    acc.fill(0);
+    if (!transA && !transB) {
+      // acc[i, :] += a[i, p] * b[p, :]
+      for (let i = 0; i < m; i++) {
+        const row = i * n;
+        for (let p = 0; p < k; p++) {
+          const av = a[aOff + i * k + p]!;
+          if (av === 0) continue;
           const base = bOff + p * n;
-          for (let j = 0; j < n; j++) row[j]! += av * b[base + j]!;
+          for (let j = 0; j < n; j++) acc[row + j]! += av * b[base + j]!;
         }
       }
-      out.set(row, e * m * n + i * n);
+    } else if (!transA && transB) {
+      // acc[i, j] = a[i, :] . b[j, :]
+      for (let i = 0; i < m; i++) {
+        const aRow = aOff + i * k;
+        for (let j = 0; j < n; j++) {
+          const bRow = bOff + j * k;
+          let sum = 0;
+          for (let p = 0; p < k; p++) sum += a[aRow + p]! * b[bRow + p]!;
+          acc[i * n + j] = sum;
+        }
+      }
+    } else if (transA && !transB) {
+      // acc[i, :] += a[p, i] * b[p, :]
+      for (let p = 0; p < k; p++) {
+        const base = bOff + p * n;
+        for (let i = 0; i < m; i++) {
+          const av = a[aOff + p * m + i]!;
+          if (av === 0) continue;
+          const row = i * n;
+          for (let j = 0; j < n; j++) acc[row + j]! += av * b[base + j]!;
+        }
+      }
+    } else {
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let sum = 0;
+          for (let p = 0; p < k; p++) sum += a[aOff + p * m + i]! * b[bOff + j * k + p]!;
+          acc[i * n + j] = sum;
+        }
+      }
     }
+    out.set(acc, e * m * n);
   }
   return out;
 }
