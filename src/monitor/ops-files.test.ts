@@ -1,6 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse } from "yaml";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ServeMetrics } from "../serve/metrics.js";
 import { MonitorError } from "./errors.js";
 import { grafanaDashboards } from "./grafana.js";
@@ -101,4 +105,19 @@ test("generated Grafana dashboards parse and reference only exported series or r
   const debugTitles = dashboards.debug.panels.map((p) => p.title).join(" | ");
   assert.match(debugTitles, /Drift per feature/);
   assert.match(dashboards.oncall.panels.map((p) => p.title).join(" | "), /p50 \/ p95 \/ p99/);
+});
+
+const PROMTOOL = "/usr/bin/promtool";
+
+test("promtool accepts the generated rules", { skip: !existsSync(PROMTOOL) && `promtool check skipped: ${PROMTOOL} is absent (apt-get install prometheus)` }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "hindcast-rules-"));
+  try {
+    const file = join(dir, "hindcast-rules.yaml");
+    writeFileSync(file, prometheusRulesYaml(parseMonitorRules({})));
+    const result = spawnSync(PROMTOOL, ["check", "rules", file], { encoding: "utf8" });
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /SUCCESS/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -31,6 +31,7 @@ export function renderPage(page: PageSpec, base: string): string {
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>${escapeHtml(page.title)} · Hindcast</title>
+  <link rel="icon" href="data:,">
   <link rel="stylesheet" href="${base}/static/uPlot.min.css">
   <link rel="stylesheet" href="${base}/static/dashboard.css">
 </head>

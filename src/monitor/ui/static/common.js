@@ -23,7 +23,7 @@
     if (value === null || value === undefined || Number.isNaN(value)) return "–";
     if (typeof value !== "number") return String(value);
     const d = digits === undefined ? 3 : digits;
-    return Math.abs(value) >= 1000 ? value.toLocaleString("en-US", { maximumFractionDigits: 0 }) : value.toFixed(d).replace(/\.?0+$/, (m) => (m.startsWith(".") ? "" : m));
+    return Math.abs(value) >= 1000 ? value.toLocaleString("en-US", { maximumFractionDigits: 0 }) : String(Number(value.toFixed(d)));
   }
 
   function when(iso) {
