@@ -470,3 +470,18 @@ test("an exported Gaussian policy with reshapes and broadcasts keeps a symbolic 
 function evaluateForward(g: Graph, output: Tensor, obs: Float32Array): Float64Array | Float32Array {
   return evaluate([output], { inputs: { obs }, states: { params: g.initialParams() } })[0]!;
 }
+
+test("a learning rate fed as an input: lr 0 leaves the parameters unchanged, lr > 0 moves them", async () => {
+  const g = new Graph({ seed: 6 });
+  const x = g.input("x", [2, 2]);
+  const lr = g.input("lr", []);
+  const net = linear(g, "net", 2, 1);
+  adam(op.sum(op.square(net.apply(x))), net.params, { lr });
+  const step = await compileStep(g);
+  const init = Float32Array.from(step.params);
+  await step.run({ x: [1, 2, 3, 4], lr: [0] });
+  assert.deepEqual(Array.from(step.params), Array.from(init));
+  await step.run({ x: [1, 2, 3, 4], lr: [0.1] });
+  // Adam's first effective step moves every parameter by about lr (the bias-corrected m/sqrt(v) is +-1).
+  Array.from(step.params).forEach((v, i) => assert.ok(Math.abs(Math.abs(v - init[i]!) - 0.1) < 0.01, `param ${i} moved ${v - init[i]!}`));
+});
