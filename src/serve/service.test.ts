@@ -482,3 +482,64 @@ test("health, readiness and metrics endpoints", async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("continuous actions: gaussian exploration logs its log-density; bounds and rate limits fall back with the exact mass", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "hindcast-serve-"));
+  const mean = linearPolicy({
+    version: "c1",
+    actionSpace: { kind: "continuous", low: [-2], high: [2] },
+    featureNames: features,
+    weights: [1, 0],
+  });
+  const routing = new MemoryRoutingSource({
+    deployments: {
+      bounded: {
+        production: { policy: "c1" },
+        fallback: { action: [0] },
+        exploration: { kind: "gaussian", std: 0.5 },
+        safety: { bounds: { low: [-1], high: [1] } },
+      },
+      limited: {
+        production: { policy: "c1" },
+        fallback: { action: [0] },
+        safety: { rateLimit: { maxDelta: [0.5] } },
+      },
+    },
+  });
+  const service = await createDecisionService({ routing, loader: async () => mean, logDir: dir, durableLog: false, seed: 3 });
+  try {
+    await service.reload(true);
+    const decide = async (deployment: string, key: string, x: number) =>
+      (await service.app.inject({ method: "POST", url: "/v1/decide", payload: { deployment, routingKey: key, state: [x, 0] } })).json();
+    let interventions = 0;
+    let fallbackProbability = 0;
+    const n = 600;
+    for (let i = 0; i < n; i++) {
+      const d = await decide("bounded", `k${i}`, 0.8); // mean 0.8, bound 1: P(a > 1) = 1 - Phi(0.4) = 0.3446
+      if (d.route === "fallback") {
+        interventions += 1;
+        fallbackProbability = d.probability;
+        assert.deepEqual(d.action, [0]);
+        assert.deepEqual(d.safety, ["bounds"]);
+      } else {
+        const a = d.action[0];
+        assert.ok(a >= -1 && a <= 1);
+        // (the state travels as float32, so the mean is 0.8 to about 1e-8)
+        const expected = -0.5 * ((a - 0.8) / 0.5) ** 2 - Math.log(0.5) - 0.5 * Math.log(2 * Math.PI);
+        assert.ok(Math.abs(d.logDensity - expected) < 1e-6);
+      }
+    }
+    assert.ok(Math.abs(fallbackProbability - 0.3446) < 0.001, `fallback mass ${fallbackProbability}`);
+    assert.ok(Math.abs(interventions / n - 0.3446) < 0.06, `intervention share ${interventions / n}`);
+
+    // Deterministic policy: 0.2 then 1.5 for the same key jumps by 1.3 > 0.5, so the fallback serves with mass 1.
+    assert.deepEqual((await decide("limited", "same", 0.2)).action, [Math.fround(0.2)]);
+    const jump = await decide("limited", "same", 1.5);
+    assert.deepEqual([jump.route, jump.action, jump.probability, jump.safety], ["fallback", [0], 1, ["rate_limit"]]);
+    const other = await decide("limited", "fresh", 1.5);
+    assert.equal(other.route, "production");
+  } finally {
+    await service.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
