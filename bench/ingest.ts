@@ -1,11 +1,13 @@
 // Ingest + validate + store 1,000,000 transitions x 20 float features from Parquet (target < 3 s), then load the
-// version into typed arrays (target < 0.5 s). Prints peak RSS. Run: npx tsx bench/ingest.ts [rows]
+// version into typed arrays (target < 0.5 s). Also prints minibatch sampling throughput and peak RSS.
+// Run: npx tsx bench/ingest.ts [rows]
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ingest } from "../src/data/ingest.js";
 import { loadTransitions } from "../src/data/loader.js";
 import { mulberry32 } from "../src/data/random.js";
+import { createSampler } from "../src/data/sampler.js";
 import { parseSchema } from "../src/data/schema.js";
 import { writeColumns, type ColumnData } from "../src/data/write-columns.js";
 
@@ -56,12 +58,24 @@ try {
   const transitions = await loadTransitions(store, "bench@latest");
   const loadSeconds = (performance.now() - start) / 1000;
   const loadCpu = cpuSeconds(cpu);
+  const sampler = createSampler(transitions, 1);
+  for (let k = 0; k < 1000; k++) sampler.sample(256); // warm-up (JIT)
+  start = performance.now();
+  cpu = process.cpuUsage();
+  let batches = 0;
+  while (performance.now() - start < 500) {
+    for (let k = 0; k < 100; k++) sampler.sample(256);
+    batches += 100;
+  }
+  const batchesPerSecond = batches / ((performance.now() - start) / 1000);
+  const batchesPerCpuSecond = batches / cpuSeconds(cpu);
   const peakMiB = process.resourceUsage().maxRSS / 1024;
 
   const verdict = (value: number, target: number) => (value < target ? "PASS" : "MISS");
   console.log(`rows ${rows} x ${features} features (measured under load on a shared 2-core machine; load average ${loadavg()[0]!.toFixed(1)})`);
   console.log(`ingest+validate+store  ${ingestSeconds.toFixed(2)} s   target < 3 s     ${verdict(ingestSeconds, 3)}   cpu ${ingestCpu.toFixed(2)} s   (accepted ${report.accepted}, quarantined ${report.quarantined})`);
   console.log(`load into typed arrays ${loadSeconds.toFixed(2)} s   target < 0.5 s   ${verdict(loadSeconds, 0.5)}   cpu ${loadCpu.toFixed(2)} s   (${transitions.size} rows, ${transitions.episodeStarts.length - 1} episodes)`);
+  console.log(`sampler, batch 256     ${batchesPerSecond.toFixed(0)} batches/s   ${batchesPerCpuSecond.toFixed(0)} per cpu-second   (training needs thousands per second)`);
   console.log(`peak RSS               ${peakMiB.toFixed(0)} MiB`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

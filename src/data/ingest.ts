@@ -9,6 +9,14 @@ import { loadSchema, type DatasetSchema } from "./schema.js";
 import { createVersion, DATA_FILE, hashFile, QUARANTINE_FILE, REPORT_FILE, resolveStoreDir, type DatasetManifest, type ParentRef, type SourceFile } from "./store.js";
 import { formatFromPath } from "./write-columns.js";
 
+/*
+ * Ingest in four steps, all inside one in-memory DuckDB:
+ *   1. stage: every file is read (CSV/JSONL/Parquet) into one typed table with its file index and 1-based row;
+ *      values that do not cast to the declared type are recorded per row rather than failing the read.
+ *   2. rules: each validation rule is a query adding (file, row, code, field, value, expected) findings.
+ *   3. quarantine: rows with a finding, and the other rows of their episodes, are set aside with their first code.
+ *   4. write: accepted rows go, episode by episode and in step order, to data.parquet inside an atomic version.
+ */
 
 export interface IngestReport {
   read: number;

@@ -55,24 +55,26 @@ export function createSampler(t: Transitions, seed: number): Sampler {
       if (batch === null || batch.size !== batchSize) batch = allocate(t, batchSize);
       const b = batch;
       const { observations, nextObservations, actions, rewards, terminals, truncations, behaviorProb } = t;
+      const { indices, observations: obsOut, nextObservations: nextOut, actions: actOut, rewards: rewOut, terminals: termOut, truncations: truncOut, behaviorProb: probOut } = b;
+      const size = t.size;
       for (let k = 0; k < batchSize; k++) {
-        const i = Math.floor(random() * t.size);
-        b.indices[k] = i;
+        const i = Math.floor(random() * size);
+        indices[k] = i;
         const src = i * dim;
         const dst = k * dim;
         for (let j = 0; j < dim; j++) {
-          b.observations[dst + j] = observations[src + j]!;
-          b.nextObservations[dst + j] = nextObservations[src + j]!;
+          obsOut[dst + j] = observations[src + j]!;
+          nextOut[dst + j] = nextObservations[src + j]!;
         }
         if (adim === 1) {
-          b.actions[k] = actions[i]!;
+          actOut[k] = actions[i]!;
         } else {
-          for (let j = 0; j < adim; j++) b.actions[k * adim + j] = actions[i * adim + j]!;
+          for (let j = 0; j < adim; j++) actOut[k * adim + j] = actions[i * adim + j]!;
         }
-        b.rewards[k] = rewards[i]!;
-        b.terminals[k] = terminals[i]!;
-        b.truncations[k] = truncations[i]!;
-        if (behaviorProb && b.behaviorProb) b.behaviorProb[k] = behaviorProb[i]!;
+        rewOut[k] = rewards[i]!;
+        termOut[k] = terminals[i]!;
+        truncOut[k] = truncations[i]!;
+        if (behaviorProb && probOut) probOut[k] = behaviorProb[i]!;
       }
       return b;
     },
