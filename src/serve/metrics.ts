@@ -113,7 +113,16 @@ export class ServeMetrics {
       this.decisionChildren.set(decisionKey, counter);
     }
     counter.inc();
-    if (fallbackReason) this.fallbacks.labels(deployment, fallbackReason.split(":")[0] + (fallbackReason.startsWith("ood:") ? ":" + fallbackReason.split(":")[1] : "")).inc();
+    if (fallbackReason) this.fallbacks.labels(deployment, fallbackReasonLabel(fallbackReason)).inc();
     for (const rule of safety) this.interventions.labels(deployment, rule).inc();
   }
+}
+
+/**
+ * Bounded label values: "missing_feature:<name>" -> "missing_feature", "ood:range:<name>" -> "ood:range",
+ * "ood:distance", "safety", "policy_error", "kill_switch" unchanged.
+ */
+export function fallbackReasonLabel(reason: string): string {
+  const parts = reason.split(":");
+  return parts[0] === "ood" ? `ood:${parts[1]}` : parts[0];
 }

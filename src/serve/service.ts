@@ -4,7 +4,7 @@ import { z } from "zod";
 import { deploymentSchema } from "./config.js";
 import { DecisionLog } from "./decision-log.js";
 import { DecisionEngine, type AlertEvent, type ReloadReport } from "./engine.js";
-import { ServeError, serveErrorCatalogue } from "./errors.js";
+import { ServeError } from "./errors.js";
 import { ServeMetrics } from "./metrics.js";
 import type { PolicyLoader } from "./policy.js";
 import type { Role, RoutingSource } from "./routing.js";
@@ -68,7 +68,7 @@ const decideBody = {
     deployment: { type: "string", minLength: 1, maxLength: 128 },
     routingKey: { type: "string", minLength: 1, maxLength: 512 },
     state: {
-      oneOf: [
+      anyOf: [
         { type: "array", maxItems: 4096, items: { type: "number" } },
         { type: "object", maxProperties: 4096, additionalProperties: { type: ["number", "null"] } },
       ],
@@ -349,6 +349,3 @@ function refusedToError(report: ReloadReport | null, name: string): void {
   const refused = report?.refused.find((r) => r.deployment === name);
   if (refused) throw new ServeError("artifact_refused", `routing changed but the new artifacts were refused; the old ones keep serving: ${refused.reason}`);
 }
-
-/** Every status the catalogue can produce, for documentation and tests. */
-export const serveErrorStatuses = Object.fromEntries(Object.entries(serveErrorCatalogue).map(([code, entry]) => [code, entry.status]));
