@@ -13,6 +13,8 @@ import { Graph, op, mlp, ensembleMlp, adam, polyak, compileStep, tanhGaussian, R
 
 const seconds = Number(process.argv[2] ?? 2);
 const RECORDED_TORCH_BEST = 750;
+/** PyTorch 1 thread (~1 CPU-second per second), recorded in the engine experiment. */
+const RECORDED_TORCH_1T = 690;
 
 function mlpStep(): Graph {
   const g = new Graph({ seed: 42 });
@@ -176,6 +178,10 @@ for (const [key, r] of Object.entries(results)) {
 console.log(`PyTorch baseline: ${torch.rate.toFixed(0)} steps/s (${torch.source})`);
 const target = 2 * torch.rate;
 console.log(`best ORT ${best.toFixed(0)} steps/s vs target >= ${target.toFixed(0)} (2x PyTorch): ratio ${(best / torch.rate).toFixed(2)}x ${best >= target ? "PASS" : "MISS"}`);
+// Under load, wall-clock rates mostly measure the other tenants; CPU-normalised rates are steadier.
+const bestPerCpu = Math.max(...Object.values(results).map((r) => r.stepsPerCpuSec));
+const torchPerCpu = torch.source.startsWith("PyTorch not") || torch.source.includes("recorded") ? RECORDED_TORCH_1T : torch.rate;
+console.log(`per CPU-second: best ORT ${bestPerCpu.toFixed(0)} steps/CPU-s vs PyTorch 1 thread ~${torchPerCpu.toFixed(0)} steps/CPU-s: ${(bestPerCpu / torchPerCpu).toFixed(2)}x (supplementary)`);
 
 {
   const step = await compileStep(threeMlpStep(), { threads: 1 });
