@@ -72,15 +72,19 @@ export const cql: AlgorithmDefinition<CqlConfig> = {
     const tdLoss = op.mul(2, op.mean(op.square(op.sub(q, target))));
 
     // Conservative term: importance-sampled log-sum-exp over actions (appendix F), per critic.
-    const repeat = (x: Tensor): Tensor => op.reshape(op.broadcastTo(op.expandDims(x, 1), [B, N, D]), [B * N, D]);
+    const repeat = (x: Tensor): Tensor => {
+      const width = x.shape[1];
+      return op.reshape(op.broadcastTo(op.expandDims(x, 1), [B, N, width]), [B * N, width]);
+    };
     const obsRepeated = repeat(obs);
-    const sampledAt = (states: Tensor, noise: Tensor) => {
-      const d = policy.distribution(states);
-      const s = tanhGaussian(d.mean, d.logStd, noise);
+    // The policy's distribution is computed once per state and repeated, not recomputed on N copies of it.
+    const sampledAt = (distribution: { mean: Tensor; logStd: Tensor }, noise: Tensor) => {
+      const s = tanhGaussian(repeat(distribution.mean), repeat(distribution.logStd), noise);
       return { action: op.stopGradient(s.action), logProb: op.stopGradient(s.logProb) };
     };
-    const fromCurrent = sampledAt(obsRepeated, sampleNoise);
-    const fromNext = sampledAt(repeat(nextObs), nextSampleNoise);
+    const current = policy.distribution(obs);
+    const fromCurrent = sampledAt(current, sampleNoise);
+    const fromNext = sampledAt(next, nextSampleNoise);
     const perState = (values: Tensor): Tensor => op.reshape(values, [2, B, N]);
     const uniformLogDensity = -A * Math.log(2);
     const candidates = op.concat(
@@ -109,7 +113,6 @@ export const cql: AlgorithmDefinition<CqlConfig> = {
     const criticLoss = op.add(tdLoss, conservativeLoss);
 
     // Actor and temperature (SAC).
-    const current = policy.distribution(obs);
     const sample = tanhGaussian(current.mean, current.logStd, policyNoise);
     const qPolicy = minOverCritics(criticValues(critic, obs, sample.action));
     const actorLoss = op.mean(op.sub(op.mul(op.stopGradient(temperature), sample.logProb), qPolicy));
