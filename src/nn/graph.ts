@@ -173,6 +173,7 @@ export class Graph {
   }
 
   output(name: string, value: Tensor): void {
+    if (value.graph !== this) throw new NnError("invalid_argument", `output "${name}": tensor ${value} belongs to another graph`, { name });
     if (this.outputs.has(name)) throw new NnError("duplicate_name", `output "${name}" is already declared`, { name });
     this.outputs.set(name, value);
   }

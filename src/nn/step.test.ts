@@ -309,6 +309,9 @@ test("feeds are checked: missing, wrong length, unknown", async () => {
   await assert.rejects(step.run({ x: new Float32Array(12) }), (e: unknown) => e instanceof NnError && e.code === "missing_feed");
   await assert.rejects(step.run({ x: new Float32Array(11), y: new Float32Array(4) }), (e: unknown) => e instanceof NnError && e.code === "bad_feed");
   await assert.rejects(step.run({ x: new Float32Array(12), y: new Float32Array(4), z: [1] }), (e: unknown) => e instanceof NnError && e.code === "unknown_name");
+  const pending = step.run({ x: new Float32Array(12), y: new Float32Array(4) });
+  await assert.rejects(step.run({ x: new Float32Array(12), y: new Float32Array(4) }), (e: unknown) => e instanceof NnError && /previous call/.test(e.message));
+  await pending;
 });
 
 /** The README's worked example (DQN + CQL term), run on both backends. */

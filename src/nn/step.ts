@@ -260,6 +260,18 @@ export class TrainingStep {
   }
 
   async run(feeds: Feeds): Promise<StepOutputs> {
+    if (this.running) throw new NnError("invalid_argument", "run: the previous call has not finished; await each run (the state is carried from call to call)", {});
+    this.running = true;
+    try {
+      return await this.runOnce(feeds);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private running = false;
+
+  private async runOnce(feeds: Feeds): Promise<StepOutputs> {
     const checked = new Map<Tensor, FeedValue>();
     for (const input of this.program.inputs) {
       const name = input.attrs.name as string;
