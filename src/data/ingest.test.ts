@@ -137,6 +137,8 @@ test("a malformed file fails with file and position and writes nothing", async (
   writeFileSync(good, "episode_id,step,f1,f2,action,reward,propensity\na,0,1,2,0,0,0.5\na,1,2,3,1,0,0.5\n");
   const ragged = join(dir, "ragged.csv");
   writeFileSync(ragged, "episode_id,step,f1,f2,action,reward,propensity\na,0,1,2,0,0,0.5\na,1,2,3,1,0\n");
+  const unbalanced = join(dir, "quote.csv");
+  writeFileSync(unbalanced, 'episode_id,step,f1,f2,action,reward,propensity\na,0,1,2,0,0,0.5\na,1,"2,3,1,0,0.5\na,2,2,3,1,0,0.5\n');
   const notUtf8 = join(dir, "latin1.csv");
   writeFileSync(notUtf8, Buffer.concat([Buffer.from("episode_id,step,f1,f2,action,reward,propensity\na,0,1,2,0,0,0.5\n"), Buffer.from([0xe9, 0xff]), Buffer.from(",1,2,3,1,0,0.5\n")]));
   const truncatedParquet = join(dir, "cut.parquet");
@@ -148,6 +150,7 @@ test("a malformed file fails with file and position and writes nothing", async (
   writeFileSync(brokenJson, '{"episode_id":"a","step":0,"f1":1,"f2":2,"action":0,"reward":0,"propensity":0.5}\n{"episode_id":"a","step":1,\n');
   const cases: Array<[string, RegExp]> = [
     [ragged, /line 3/],
+    [unbalanced, /line 3/],
     [notUtf8, /line 3/],
     [truncatedParquet, /end of file/],
     [empty, /byte 0/],

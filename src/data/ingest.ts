@@ -117,10 +117,26 @@ async function diagnoseCsv(connection: DuckDBConnection, path: string): Promise<
   }
 }
 
+/** The first line with an odd number of double quotes (a quote opened and never closed), for small files. */
+async function findUnbalancedQuote(connection: DuckDBConnection, path: string): Promise<{ line: number; message: string } | null> {
+  if (statSync(path).size > 64 << 20) return null;
+  try {
+    const rows = (
+      await connection.runAndReadAll(
+        `SELECT i FROM (SELECT unnest(lines) AS line, unnest(generate_series(1, len(lines))) AS i FROM (SELECT string_split(content, chr(10)) AS lines FROM read_text(${sqlString(path)}))) ` +
+          `WHERE (length(line) - length(replace(line, '"', ''))) % 2 = 1 ORDER BY i LIMIT 1`,
+      )
+    ).getRows();
+    return rows.length > 0 ? { line: Number(rows[0]![0]), message: "unterminated quoted field" } : null;
+  } catch {
+    return null;
+  }
+}
+
 async function readFailure(connection: DuckDBConnection, path: string, error: unknown): Promise<DataError> {
   const text = error instanceof Error ? error.message : String(error);
   if (formatFromPath(path) === "csv" && /sniffing/i.test(text)) {
-    const found = await diagnoseCsv(connection, path);
+    const found = (await diagnoseCsv(connection, path)) ?? (await findUnbalancedQuote(connection, path));
     if (found) return malformed(path, error, found.line, found.message);
     return malformed(path, error, undefined, "cannot parse as comma-separated CSV with a header (unbalanced quotes or inconsistent column counts?)");
   }
