@@ -1,5 +1,5 @@
 import { NnError } from "./errors.js";
-import { type Graph, PARAMS_STATE, type Shape, shapeSize, type Tensor } from "./graph.js";
+import { PARAMS_STATE, type Shape, shapeSize, type Tensor } from "./graph.js";
 
 /**
  * A pure-TypeScript interpreter of the graph: the reference for tests and gradient checks (float64) and a
@@ -18,14 +18,14 @@ export interface InterpreterEnv {
 export function evaluate(targets: readonly Tensor[], env: InterpreterEnv, precision: Precision = "float32"): Data[] {
   if (targets.length === 0) return [];
   const graph = targets[0]!.graph;
-  const needed = neededNodes(graph, targets);
+  const needed = neededNodes(targets);
   const values = new Map<number, Data>();
   for (const id of needed) values.set(id, run(graph.nodes[id]!, values, env, precision));
   return targets.map((t) => values.get(t.id)!);
 }
 
 /** Ids of the nodes the targets depend on, in topological (= creation) order. */
-export function neededNodes(graph: Graph, targets: readonly Tensor[]): number[] {
+export function neededNodes(targets: readonly Tensor[]): number[] {
   const seen = new Set<number>();
   const stack = [...targets];
   while (stack.length > 0) {
@@ -34,7 +34,6 @@ export function neededNodes(graph: Graph, targets: readonly Tensor[]): number[] 
     seen.add(t.id);
     stack.push(...t.inputs);
   }
-  void graph;
   return [...seen].sort((a, b) => a - b);
 }
 
@@ -173,8 +172,10 @@ function run(node: Tensor, values: Map<number, Data>, env: InterpreterEnv, preci
       const name = attrs.name as string;
       const value = env.states[name];
       if (!value) throw new NnError("missing_feed", `state "${name}" was not provided`, { name });
-      const full = alloc(node, precision);
+      // The flat parameter vector keeps full precision; the float32 rounding happens when params are sliced.
       if (name === PARAMS_STATE) return Float64Array.from(value);
+      const full = alloc(node, precision);
+      if (value.length !== full.length) throw new NnError("bad_feed", `state "${name}": ${value.length} values, shape needs ${full.length}`, { name });
       full.set(value);
       return full;
     }
