@@ -182,6 +182,8 @@ test("--strict rejects the whole ingest when any row fails; without it the row i
   assert.deepEqual(quarantine.map((q) => [q.row, q.code]), [[1, "episode_rejected"], [2, "action_out_of_space"]]);
   assert.equal(quarantine[1].file, path);
   assert.match(quarantine[1].message, /action/);
+  assert.equal(Number(quarantine[1].values.action), 7); // the row as read, for repair
+  assert.equal(quarantine[1].values.episode_id, "a");
 });
 
 test("several files are read as one dataset, with rows reported per file", async () => {

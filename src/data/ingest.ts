@@ -390,7 +390,7 @@ async function runRules(connection: DuckDBConnection, schema: DatasetSchema, lay
       `bad_episodes AS (SELECT s.${S.episode} AS episode, first(i.file ORDER BY i.file, i.row) AS file, first(i.row ORDER BY i.file, i.row) AS row, first(i.code ORDER BY i.file, i.row) AS code FROM first_issue i JOIN staged s ON s.${S.file} = i.file AND s.${S.row} = i.row WHERE s.${S.episode} IS NOT NULL AND s.${S.episode} <> '' GROUP BY s.${S.episode}) ` +
       `SELECT s.${S.file} AS file, s.${S.row} AS row, s.${S.episode} AS episode, s.${S.step} AS step, ` +
       `coalesce(f.code, 'episode_rejected') AS code, f.field, f.value, ` +
-      `coalesce(f.expected, 'episode ' || b.episode || ' rejected because of ' || b.code || ' at row ' || b.row) AS expected ` +
+      `f.expected, CASE WHEN f.code IS NULL THEN 'episode ' || b.episode || ' has ' || b.code || ' at row ' || b.row END AS cause ` +
       `FROM staged s LEFT JOIN first_issue f ON f.file = s.${S.file} AND f.row = s.${S.row} ` +
       `LEFT JOIN bad_episodes b ON b.episode = s.${S.episode} ` +
       `WHERE f.code IS NOT NULL OR b.episode IS NOT NULL`,
@@ -534,14 +534,37 @@ async function writeAccepted(analysis: Analysis, schema: DatasetSchema, path: st
   );
 }
 
-async function writeQuarantine(analysis: Analysis, files: string[], path: string): Promise<void> {
-  const { connection } = analysis;
+/** Staging columns and the schema names they were read from, for the quarantine's copy of each row. */
+function stagedFields(schema: DatasetSchema, layout: StoredLayout): Array<[string, string]> {
+  return [
+    [S.episode, schema.episode],
+    [S.step, schema.step],
+    ...(schema.timestamp ? [[S.ts, schema.timestamp] as [string, string]] : []),
+    ...layout.featureNames.map((f, j): [string, string] => [S.obs(j), f]),
+    ...(schema.nextObservations ? layout.nextNames.map((f, j): [string, string] => [S.next(j), f]) : []),
+    ...layout.actionColumns.map((c, k): [string, string] => [S.action(k), c]),
+    [S.reward, schema.reward.column],
+    ...(schema.terminal ? [[S.terminal, schema.terminal] as [string, string]] : []),
+    ...(schema.truncated ? [[S.truncated, schema.truncated] as [string, string]] : []),
+    ...(schema.behaviorProb ? [[S.prob, schema.behaviorProb.column] as [string, string]] : []),
+    ...(schema.policyVersion ? [[S.policy, schema.policyVersion] as [string, string]] : []),
+    ...(schema.metadata ?? []).map((m, k): [string, string] => [S.meta(k), m]),
+  ];
+}
+
+/** One JSON line per rejected row: where it came from, its first rule code and message, and the values as read. */
+async function writeQuarantine(analysis: Analysis, schema: DatasetSchema, files: string[], path: string): Promise<void> {
+  const { connection, layout } = analysis;
   const fileTable = files.map((f, i) => `(${i}, ${sqlString(resolve(f))})`).join(", ");
   const rules = Object.entries(RULES).map(([code, text]) => `(${sqlString(code)}, ${sqlString(text)})`).join(", ");
+  // NaN/inf are not JSON: values go out as text
+  const values = `struct_pack(${stagedFields(schema, layout).map(([column, name]) => `${sqlIdent(name)} := CAST(s.${column} AS VARCHAR)`).join(", ")})`;
   await connection.run(
     `COPY (SELECT f.path AS file, q.row, q.episode, q.step, q.code, q.field, q.value, q.expected, ` +
-      `r.text || coalesce(': ' || q.field, '') || coalesce(' = ' || q.value, '') || coalesce(' (expected ' || q.expected || ')', '') AS message ` +
-      `FROM quarantine q JOIN (VALUES ${fileTable}) f(idx, path) ON f.idx = q.file JOIN (VALUES ${rules}) r(code, text) ON r.code = q.code ` +
+      `r.text || coalesce(': ' || q.cause, '') || coalesce(': ' || q.field, '') || coalesce(' = ' || q.value, '') || coalesce(' (expected ' || q.expected || ')', '') AS message, ` +
+      `${values} AS "values" ` +
+      `FROM quarantine q JOIN staged s ON s.${S.file} = q.file AND s.${S.row} = q.row ` +
+      `JOIN (VALUES ${fileTable}) f(idx, path) ON f.idx = q.file JOIN (VALUES ${rules}) r(code, text) ON r.code = q.code ` +
       `ORDER BY q.file, q.row) TO ${sqlString(path)} (FORMAT json)`,
   );
 }
@@ -574,7 +597,7 @@ export async function ingest(options: IngestOptions): Promise<{ manifest: Datase
     options.onProgress?.({ stage: "write", rows: report.accepted });
     const manifest = await createVersion(store, options.dataset, async (temp) => {
       await writeAccepted(analysis, schema, join(temp, DATA_FILE));
-      await writeQuarantine(analysis, options.files, join(temp, QUARANTINE_FILE));
+      await writeQuarantine(analysis, schema, options.files, join(temp, QUARANTINE_FILE));
       writeFileSync(join(temp, REPORT_FILE), JSON.stringify(report, null, 2) + "\n");
       return {
         counts: { read: report.read, accepted: report.accepted, quarantined: report.quarantined, episodes: report.episodes.accepted },
