@@ -3,7 +3,7 @@
  * monitor. The monitor keeps its own reader, validated with zod at this edge, so the service can import the
  * monitor's dashboard without an import cycle. Feedback records are joined to their decision (first one wins).
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { MonitorError } from "./errors.js";
@@ -83,69 +83,135 @@ export function decisionLogFiles(path: string): string[] {
 }
 
 /**
- * Parses JSONL text lines into decisions joined with feedback. A line that is not JSON is skipped and counted (a
- * torn last line after a crash); a JSON record of the wrong shape is a coded error naming file and line.
+ * Accumulates log lines into decisions joined with feedback. A line that is not JSON is skipped and counted (a torn
+ * last line after a crash); a JSON record of the wrong shape is a coded error naming file and line.
  */
-export function parseDecisionLog(sources: Array<{ file: string; text: string }>): DecisionWindow {
-  const decisions: MonitoredDecision[] = [];
-  const byId = new Map<string, MonitoredDecision>();
-  const pendingFeedback = new Map<string, { reward: number; outcome: unknown }>();
-  let featureNames: string[] = [];
-  let skippedLines = 0;
-  for (const { file, text } of sources) {
-    const lines = text.split("\n");
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!;
-      if (line.trim().length === 0) continue;
-      let raw: unknown;
-      try {
-        raw = JSON.parse(line);
-      } catch {
-        skippedLines++;
-        continue;
-      }
-      const kind = (raw as { kind?: unknown })?.kind;
-      if (kind === "feedback") {
-        const parsed = feedbackSchema.safeParse(raw);
-        if (!parsed.success) throw invalid(file, i + 1, parsed.error);
-        const decision = byId.get(parsed.data.decisionId);
-        if (decision) {
-          if (decision.reward === null) {
-            decision.reward = parsed.data.reward;
-            decision.failed = outcomeFailed(parsed.data.outcome);
-          }
-        } else if (!pendingFeedback.has(parsed.data.decisionId)) {
-          pendingFeedback.set(parsed.data.decisionId, { reward: parsed.data.reward, outcome: parsed.data.outcome });
-        }
-        continue;
-      }
-      const parsed = decisionSchema.safeParse(raw);
-      if (!parsed.success) throw invalid(file, i + 1, parsed.error);
-      const record = parsed.data;
-      if (record.featureNames) featureNames = record.featureNames;
-      const early = pendingFeedback.get(record.id);
-      const decision: MonitoredDecision = {
-        id: record.id,
-        ts: record.ts,
-        deployment: record.deployment,
-        route: record.route,
-        policy: record.policyVersion,
-        state: record.state,
-        latencyMs: record.latencyUs / 1000,
-        fallback: record.route === "fallback",
-        safetyRules: record.safety,
-        shadows: (record.shadows ?? []).map((s) => ({ version: s.version, agree: s.agree })),
-        reward: early ? early.reward : null,
-        failed: early ? outcomeFailed(early.outcome) : false,
-      };
-      if (!byId.has(record.id)) {
-        byId.set(record.id, decision);
-        decisions.push(decision);
-      }
+export class DecisionAccumulator {
+  readonly decisions: MonitoredDecision[] = [];
+  featureNames: string[] = [];
+  skippedLines = 0;
+  private readonly byId = new Map<string, MonitoredDecision>();
+  private readonly pendingFeedback = new Map<string, { reward: number; outcome: unknown }>();
+  private sorted = true;
+
+  addLine(line: string, file: string, lineNumber: number): void {
+    if (line.trim().length === 0) return;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch {
+      this.skippedLines++;
+      return;
     }
+    if ((raw as { kind?: unknown })?.kind === "feedback") {
+      const parsed = feedbackSchema.safeParse(raw);
+      if (!parsed.success) throw invalid(file, lineNumber, parsed.error);
+      const decision = this.byId.get(parsed.data.decisionId);
+      if (decision) {
+        if (decision.reward === null) {
+          decision.reward = parsed.data.reward;
+          decision.failed = outcomeFailed(parsed.data.outcome);
+        }
+      } else if (!this.pendingFeedback.has(parsed.data.decisionId)) {
+        this.pendingFeedback.set(parsed.data.decisionId, { reward: parsed.data.reward, outcome: parsed.data.outcome });
+      }
+      return;
+    }
+    const parsed = decisionSchema.safeParse(raw);
+    if (!parsed.success) throw invalid(file, lineNumber, parsed.error);
+    const record = parsed.data;
+    if (record.featureNames) this.featureNames = record.featureNames;
+    if (this.byId.has(record.id)) return;
+    const early = this.pendingFeedback.get(record.id);
+    this.pendingFeedback.delete(record.id);
+    const decision: MonitoredDecision = {
+      id: record.id,
+      ts: record.ts,
+      deployment: record.deployment,
+      route: record.route,
+      policy: record.policyVersion,
+      state: record.state,
+      latencyMs: record.latencyUs / 1000,
+      fallback: record.route === "fallback",
+      safetyRules: record.safety,
+      shadows: (record.shadows ?? []).map((shadow) => ({ version: shadow.version, agree: shadow.agree })),
+      reward: early ? early.reward : null,
+      failed: early ? outcomeFailed(early.outcome) : false,
+    };
+    const last = this.decisions[this.decisions.length - 1];
+    if (last && last.ts > decision.ts) this.sorted = false;
+    this.byId.set(record.id, decision);
+    this.decisions.push(decision);
   }
-  decisions.sort((a, b) => a.ts - b.ts);
-  return { featureNames, decisions, skippedLines };
+
+  addText(text: string, file: string, firstLineNumber = 1): void {
+    const lines = text.split("\n");
+    for (let i = 0; i < lines.length; i++) this.addLine(lines[i]!, file, firstLineNumber + i);
+  }
+
+  /** Drops decisions older than `ts` (ms), keeping memory bounded in a long-running monitor. */
+  forgetBefore(ts: number): void {
+    this.sortByTime();
+    let drop = 0;
+    while (drop < this.decisions.length && this.decisions[drop]!.ts < ts) this.byId.delete(this.decisions[drop++]!.id);
+    if (drop > 0) this.decisions.splice(0, drop);
+  }
+
+  sortByTime(): void {
+    if (!this.sorted) this.decisions.sort((a, b) => a.ts - b.ts);
+    this.sorted = true;
+  }
+
+  window(): DecisionWindow {
+    this.sortByTime();
+    return { featureNames: this.featureNames, decisions: this.decisions, skippedLines: this.skippedLines };
+  }
+}
+
+/** Parses whole JSONL texts (see DecisionAccumulator). */
+export function parseDecisionLog(sources: Array<{ file: string; text: string }>): DecisionWindow {
+  const accumulator = new DecisionAccumulator();
+  for (const { file, text } of sources) accumulator.addText(text, file);
+  return accumulator.window();
+}
+
+/**
+ * Follows a log directory (or file) as it grows: each `poll()` reads only the bytes appended since the last one,
+ * keeps an incomplete last line for the next poll, and picks up new segments.
+ */
+export class DecisionLogTail {
+  readonly accumulator = new DecisionAccumulator();
+  private readonly files = new Map<string, { offset: number; partial: string; lines: number }>();
+
+  constructor(readonly path: string) {}
+
+  /** Returns how many bytes were read. */
+  poll(): number {
+    let read = 0;
+    for (const file of decisionLogFiles(this.path)) {
+      const state = this.files.get(file) ?? { offset: 0, partial: "", lines: 0 };
+      this.files.set(file, state);
+      const size = statSync(file).size;
+      if (size <= state.offset) continue;
+      const buffer = Buffer.alloc(size - state.offset);
+      const fd = openSync(file, "r");
+      try {
+        readSync(fd, buffer, 0, buffer.length, state.offset);
+      } finally {
+        closeSync(fd);
+      }
+      state.offset = size;
+      read += buffer.length;
+      const text = state.partial + buffer.toString("utf8");
+      const cut = text.lastIndexOf("\n");
+      state.partial = text.slice(cut + 1);
+      if (cut < 0) continue;
+      const complete = text.slice(0, cut);
+      this.accumulator.addText(complete, file, state.lines + 1);
+      state.lines += complete.split("\n").length;
+    }
+    return read;
+  }
 }
 
 function invalid(file: string, line: number, error: z.ZodError): MonitorError {
