@@ -149,7 +149,7 @@ print(n / (time.perf_counter() - t0))`;
   const run = spawnSync("/usr/bin/python3", ["-c", script], { encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: "1" } });
   const rate = Number(run.stdout.trim());
   if (run.status !== 0 || !Number.isFinite(rate)) return { rate: RECORDED_TORCH_BEST, source: `PyTorch run failed (${run.stderr.trim().split("\n").pop()}); using the recorded figure` };
-  return { rate, source: `PyTorch ${"1 thread"} measured in this run` };
+  return { rate, source: "PyTorch, 1 thread (OMP_NUM_THREADS=1), measured in this run" };
 }
 
 const rng = new Rng(1);
