@@ -186,6 +186,17 @@ test("--strict rejects the whole ingest when any row fails; without it the row i
   assert.equal(quarantine[1].values.episode_id, "a");
 });
 
+test("gzip-compressed CSV and JSONL are read through their inner extension", async () => {
+  const { gzipSync } = await import("node:zlib");
+  const store = join(dir, "store-gz");
+  const text = "episode_id,step,f1,f2,action,reward,propensity\na,0,1,2,0,0,0.5\na,1,2,3,1,0,0.5\n";
+  writeFileSync(join(dir, "log.csv.gz"), gzipSync(text));
+  const lines = '{"episode_id":"b","step":0,"f1":1,"f2":2,"action":2,"reward":-1,"propensity":0.25}\n';
+  writeFileSync(join(dir, "log.jsonl.gz"), gzipSync(lines));
+  const { report } = await ingest({ files: [join(dir, "log.csv.gz"), join(dir, "log.jsonl.gz")], schema: parseSchema(schemaInput), dataset: "gz", store });
+  assert.deepEqual([report.read, report.accepted], [3, 3]);
+});
+
 test("several files are read as one dataset, with rows reported per file", async () => {
   const store = join(dir, "store-multi");
   const first = join(dir, "part1.csv");

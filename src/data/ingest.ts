@@ -83,7 +83,7 @@ function readerFor(path: string): string {
   const literal = sqlString(path);
   if (format === "parquet") return `read_parquet(${literal})`;
   if (format === "csv") return `read_csv(${literal}, ${CSV_DIALECT})`;
-  if (format === "jsonl") return `read_json(${literal}, format = ${path.toLowerCase().endsWith(".json") ? "'auto'" : "'newline_delimited'"})`;
+  if (format === "jsonl") return `read_json(${literal}, format = ${/\.json(\.(gz|zst))?$/i.test(path) ? "'auto'" : "'newline_delimited'"})`;
   throw new DataError("unknown_format", `cannot tell the format of ${path} from its extension (use .csv, .jsonl, .json or .parquet)`, { file: path });
 }
 

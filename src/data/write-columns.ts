@@ -16,9 +16,9 @@ import { DataError } from "./errors.js";
 export type ColumnData = Float32Array | Float64Array | Int32Array | Uint8Array | string[] | number[];
 export type FileFormat = "parquet" | "csv" | "jsonl";
 
-/** The file format implied by a path's extension, or null. */
+/** The file format implied by a path's extension (a trailing .gz or .zst is looked through), or null. */
 export function formatFromPath(path: string): FileFormat | null {
-  const ext = extname(path).toLowerCase();
+  const ext = extname(path.replace(/\.(gz|zst)$/i, "")).toLowerCase();
   if (ext === ".parquet" || ext === ".pq") return "parquet";
   if (ext === ".csv") return "csv";
   if (ext === ".jsonl" || ext === ".ndjson" || ext === ".json") return "jsonl";
