@@ -132,6 +132,21 @@ async function load(url: string, seconds: number): Promise<{ rps: number; p99: n
   return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
 }
 
+/** Mean group-commit batch size and write-to-synced time, from the server's own metrics. */
+async function logBatchSummary(url: string): Promise<string> {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, "m").exec(text)?.[1] ?? NaN);
+    const batches = value("hindcast_serve_log_batch_seconds_count");
+    if (!(batches > 0)) return "";
+    const seconds = value("hindcast_serve_log_batch_seconds_sum") / batches;
+    const records = value("hindcast_serve_log_batch_records_sum") / batches;
+    return `; log batches: ${records.toFixed(1)} records, ${(seconds * 1000).toFixed(2)} ms write+fdatasync on average`;
+  } catch {
+    return "";
+  }
+}
+
 async function peakRss(child: ChildProcess): Promise<number | null> {
   try {
     const { readFileSync } = await import("node:fs");
@@ -150,11 +165,12 @@ async function httpScenario(scenario: string, seconds: number, target: { rps: nu
     await load(url, 2); // warm-up
     const r = await load(url, seconds);
     const rss = await peakRss(child);
+    const batch = await logBatchSummary(url);
     const rpsVerdict = r.rps >= target.rps ? "PASS" : "MISS";
     const p99Part = target.p99 !== undefined ? `, p99 ${r.p99} ms (target < ${target.p99} ms: ${r.p99 < target.p99 ? "PASS" : "MISS"})` : `, p99 ${r.p99} ms`;
     console.log(
       `${scenario.padEnd(15)} ${Math.round(r.rps)} decisions/s (target >= ${target.rps}: ${rpsVerdict})${p99Part}; ` +
-        `errors ${r.errors}, non-2xx ${r.non2xx}; server peak RSS ${rss?.toFixed(0) ?? "?"} MB`,
+        `errors ${r.errors}, non-2xx ${r.non2xx}; server peak RSS ${rss?.toFixed(0) ?? "?"} MB${batch}`,
     );
   } finally {
     child.kill("SIGTERM");

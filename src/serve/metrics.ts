@@ -18,6 +18,8 @@ export class ServeMetrics {
   readonly reloads: Counter<"outcome">;
   readonly alerts: Counter<"kind">;
   readonly killSwitch: Gauge;
+  readonly logBatchSeconds: Histogram;
+  readonly logBatchRecords: Histogram;
   private readonly latencyChildren = new Map<string, { observe(value: number): void }>();
   private readonly decisionChildren = new Map<string, { inc(): void }>();
 
@@ -87,6 +89,18 @@ export class ServeMetrics {
     });
     this.alerts = new Counter({ name: "hindcast_serve_alerts_total", help: "Alert events raised, by kind", labelNames: ["kind"], registers });
     this.killSwitch = new Gauge({ name: "hindcast_serve_kill_switch", help: "1 while the kill switch is on", registers });
+    this.logBatchSeconds = new Histogram({
+      name: "hindcast_serve_log_batch_seconds",
+      help: "Decision-log group commit: time from a batch's write to its fdatasync completing",
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers,
+    });
+    this.logBatchRecords = new Histogram({
+      name: "hindcast_serve_log_batch_records",
+      help: "Decision-log group commit: records per synced batch",
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024],
+      registers,
+    });
   }
 
   observeDecision(

@@ -113,7 +113,16 @@ interface DecideBody {
 /** Builds the decision service (not yet listening). */
 export async function createDecisionService(options: DecisionServiceOptions): Promise<DecisionService> {
   const metrics = new ServeMetrics({ defaultMetrics: options.processMetrics ?? false });
-  const log = new DecisionLog({ dir: options.logDir, maxSegmentBytes: options.maxSegmentBytes, durable: options.durableLog ?? true, commitDelayMs: options.commitDelayMs });
+  const log = new DecisionLog({
+    dir: options.logDir,
+    maxSegmentBytes: options.maxSegmentBytes,
+    durable: options.durableLog ?? true,
+    commitDelayMs: options.commitDelayMs,
+    onBatch: (records, seconds) => {
+      metrics.logBatchRecords.observe(records);
+      metrics.logBatchSeconds.observe(seconds);
+    },
+  });
   const engine = new DecisionEngine({
     loader: options.loader,
     log,
