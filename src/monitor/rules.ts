@@ -5,6 +5,8 @@
  * Alerts are keyed by rule + deployment + policy: one event when an alert starts, one when it resolves, and a
  * cool-down after resolution during which the same key does not fire again (flapping suppression).
  */
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { MonitoredDecision } from "./decision-log.js";
 import type { DriftReport } from "./drift.js";
@@ -46,6 +48,23 @@ export function parseMonitorRules(input: unknown): MonitorRules {
     });
   }
   return parsed.data;
+}
+
+/** Reads a rules file (YAML or JSON) and validates it. */
+export function loadMonitorRules(path: string): MonitorRules {
+  let value: unknown;
+  try {
+    const text = readFileSync(path, "utf8");
+    value = path.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new MonitorError("monitor_invalid_config", `cannot read rules file ${path}: ${(error as Error).message}`, { file: path });
+  }
+  try {
+    return parseMonitorRules(value);
+  } catch (error) {
+    if (error instanceof MonitorError) throw new MonitorError(error.code, `${path}: ${error.message}`, { ...error.details, file: path });
+    throw error;
+  }
 }
 
 export type RuleName =
