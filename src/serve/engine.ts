@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { ActionSpace } from "../data/transitions.js";
 import type { DeploymentSpec, RoutingTable } from "./config.js";
@@ -166,7 +167,8 @@ export class DecisionEngine extends EventEmitter {
     this.random = new Random(options.seed ?? 1);
     this.decisionMemory = options.decisionMemory ?? 250_000;
     this.feedbackWindowMs = options.feedbackWindowMs ?? 24 * 3600 * 1000;
-    this.nonce = ((process.pid * 2654435761) >>> 0).toString(36).slice(0, 8);
+    // Random per process: replicas (often all pid 1 in containers) must not mint the same ids.
+    this.nonce = randomBytes(5).readUIntBE(0, 5).toString(36);
   }
 
   /** Applies a routing table: per deployment, all artifacts load and fit together, or the old one stays. */
