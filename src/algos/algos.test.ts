@@ -158,6 +158,12 @@ test("resume from a checkpoint continues bit-for-bit", async () => {
       await readFile(join(dir, "a", "checkpoints", "last", "weights.safetensors")),
     );
 
+    // Extending the run: periods default to the recorded ones, so only --steps changes.
+    const extended = await createAlgorithm("iql", { assignments: SMALL }).fit(data, { seed: 5, steps: 80, outDir: join(dir, "b"), resume: true });
+    assert.equal(extended.startStep, 60);
+    const lines = (await readFile(join(dir, "b", "metrics.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { step: number });
+    assert.deepEqual(lines.map((l) => l.step), [10, 20, 30, 40, 50, 60, 70, 80]);
+
     await assert.rejects(
       createAlgorithm("iql", { assignments: SMALL }).fit(data, { ...options, steps: 60, outDir: join(dir, "b") }),
       (e: unknown) => e instanceof AlgoError && e.code === "run_exists",

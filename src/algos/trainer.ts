@@ -124,9 +124,11 @@ export async function train<C extends CommonConfig>(
     throw new AlgoError("config_invalid", `steps must be a positive integer, got ${options.steps}`, { field: "steps", value: options.steps });
   }
   const steps = options.steps;
-  const checkpointEvery = options.checkpointEvery ?? Math.max(100, Math.floor(steps / 10));
-  const evaluateEvery = options.evaluateEvery ?? checkpointEvery;
-  const logEvery = options.logEvery ?? 100;
+  // On resume, periods not given explicitly are the recorded run's (so a run can be extended with a larger --steps).
+  const recorded = options.resume && options.outDir ? await recordedSchedule(options.outDir) : undefined;
+  const checkpointEvery = options.checkpointEvery ?? recorded?.checkpointEvery ?? Math.max(100, Math.floor(steps / 10));
+  const evaluateEvery = options.evaluateEvery ?? recorded?.evaluateEvery ?? checkpointEvery;
+  const logEvery = options.logEvery ?? recorded?.logEvery ?? 100;
   for (const [field, value] of Object.entries({ checkpointEvery, evaluateEvery, logEvery })) {
     if (!Number.isInteger(value) || value < 1) {
       throw new AlgoError("config_invalid", `${field} must be a positive integer, got ${value}`, { field, value });
@@ -327,6 +329,15 @@ async function saveBest<C extends CommonConfig>(
   const exported = learner.exportPolicy();
   const draft = policyManifestDraft(definition.name, preprocessing, exported, config, options.seed, options.codeVersion ?? "unknown", metrics);
   await writePolicyArtifact(join(dir, "policy"), exported.onnxModel, { ...draft, dataset: options.dataset });
+}
+
+async function recordedSchedule(runDir: string): Promise<{ checkpointEvery?: number; evaluateEvery?: number; logEvery?: number } | undefined> {
+  try {
+    const recorded = JSON.parse(await readFile(join(runDir, RUN_FILE), "utf8")) as { schedule?: Record<string, number> };
+    return recorded.schedule;
+  } catch {
+    return undefined; // reported with its own error by readLastCheckpoint
+  }
 }
 
 /** Checks the recorded run matches this one and reads the last checkpoint's state (weights are loaded later). */
