@@ -306,12 +306,19 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
 /** Builds the `issues` table: one row per (row, rule, field) finding, in rule order. */
 async function runRules(connection: DuckDBConnection, schema: DatasetSchema, layout: StoredLayout): Promise<void> {
   const dim = layout.featureNames.length;
-  const parts: string[] = [];
+  // Each check is a query of findings; `where` and `from` let clean data skip it after one counting scan.
+  const checks: Array<{ sql: string; where: string | null; from: string }> = [];
   const select = (code: string, field: string, value: string, expected: string | null, where: string, from = "staged") =>
-    parts.push(
-      `SELECT ${S.file} AS file, ${S.row} AS row, ${sqlString(code)} AS code, ${sqlString(field)} AS field, CAST(${value} AS VARCHAR) AS value, ${expected === null ? "NULL" : sqlString(expected)} AS expected FROM ${from} WHERE ${where}`,
-    );
-  parts.push(`SELECT ${S.file} AS file, ${S.row} AS row, 'wrong_type' AS code, e.field AS field, e.value AS value, NULL AS expected FROM (SELECT ${S.file}, ${S.row}, unnest(${S.typeErrors}) AS e FROM staged WHERE len(${S.typeErrors}) > 0)`);
+    checks.push({
+      sql: `SELECT ${S.file} AS file, ${S.row} AS row, ${sqlString(code)} AS code, ${sqlString(field)} AS field, CAST(${value} AS VARCHAR) AS value, ${expected === null ? "NULL" : sqlString(expected)} AS expected FROM ${from} WHERE ${where}`,
+      where,
+      from,
+    });
+  checks.push({
+    sql: `SELECT ${S.file} AS file, ${S.row} AS row, 'wrong_type' AS code, e.field AS field, e.value AS value, NULL AS expected FROM (SELECT ${S.file}, ${S.row}, unnest(${S.typeErrors}) AS e FROM staged WHERE len(${S.typeErrors}) > 0)`,
+    where: `len(${S.typeErrors}) > 0`,
+    from: "staged",
+  });
   select("missing_episode_id", schema.episode, S.episode, "a non-empty id", `${S.episode} IS NULL OR ${S.episode} = ''`);
   const numeric: Array<[string, string]> = [
     [S.step, schema.step],
@@ -324,7 +331,9 @@ async function runRules(connection: DuckDBConnection, schema: DatasetSchema, lay
   for (const [column, field] of numeric) select("missing_value", field, "NULL", "a value", `${column} IS NULL`);
   for (const [column, field] of numeric) {
     if (column === S.prob && schema.behaviorProb?.kind === "log_density") select("log_density_not_finite", field, column, "a finite log-density", `NOT isfinite(${column})`);
-    else select("non_finite", field, column, "a finite number", `NOT isfinite(${column})`);
+    // stored as float32 (all but the propensity): beyond its range a value would be stored as infinity
+    else if (column === S.prob || column === S.step) select("non_finite", field, column, "a finite number", `NOT isfinite(${column})`);
+    else select("non_finite", field, column, "a finite float32 (|x| <= 3.4e38)", `NOT isfinite(${column}) OR abs(${column}) > 3.4028234663852886e38`);
   }
   select("invalid_step", schema.step, S.step, "an integer >= 0", `isfinite(${S.step}) AND (${S.step} < 0 OR ${S.step} <> floor(${S.step}) OR ${S.step} > 2147483647)`);
   const r = schema.reward;
@@ -351,11 +360,13 @@ async function runRules(connection: DuckDBConnection, schema: DatasetSchema, lay
   await connection.run(
     `CREATE TEMP TABLE ordered AS SELECT ${S.file}, ${S.row}, ${S.step}, lag(${S.step}) OVER (PARTITION BY ${S.episode} ORDER BY ${S.file}, ${S.row}) AS prev_step FROM staged WHERE ${keyed}`,
   );
-  parts.push(
-    `SELECT s.${S.file} AS file, s.${S.row} AS row, 'duplicate_step' AS code, ${sqlString(schema.step)} AS field, CAST(s.${S.step} AS VARCHAR) AS value, 'one row per (episode, step)' AS expected ` +
+  checks.push({
+    where: null,
+    from: "",
+    sql: `SELECT s.${S.file} AS file, s.${S.row} AS row, 'duplicate_step' AS code, ${sqlString(schema.step)} AS field, CAST(s.${S.step} AS VARCHAR) AS value, 'one row per (episode, step)' AS expected ` +
       `FROM staged s JOIN (SELECT ${S.episode}, ${S.step}, min(${pos}) AS first FROM staged WHERE ${keyed} GROUP BY ALL HAVING count(*) > 1) d ` +
       `ON s.${S.episode} = d.${S.episode} AND s.${S.step} = d.${S.step} WHERE (CAST(s.${S.file} AS BIGINT) * 4294967296 + s.${S.row}) > d.first`,
-  );
+  });
   select("step_disorder", schema.step, S.step, "a step after the previous one", `prev_step IS NOT NULL AND ${S.step} < prev_step`, "ordered");
   select("step_gap", schema.step, S.step, "previous step + 1", `prev_step IS NOT NULL AND ${S.step} > prev_step + 1`, "ordered");
   const ended = `(SELECT s.*, e.last_step FROM staged s JOIN episode_info e ON s.${S.episode} = e.${S.episode} WHERE ${schema.terminal ? `coalesce(s.${S.terminal}, false)` : "false"} OR ${schema.truncated ? `coalesce(s.${S.truncated}, false)` : "false"})`;
@@ -375,6 +386,16 @@ async function runRules(connection: DuckDBConnection, schema: DatasetSchema, lay
         byStep,
       );
     }
+  }
+  // One counting scan per table; only checks that match some row run as row queries.
+  const parts: string[] = checks.filter((c) => c.where === null || (c.from !== "staged" && c.from !== "ordered")).map((c) => c.sql);
+  for (const from of ["staged", "ordered"]) {
+    const group = checks.filter((c) => c.from === from && c.where !== null);
+    if (group.length === 0) continue;
+    const counts = (await connection.runAndReadAll(`SELECT ${group.map((c) => `count(*) FILTER (WHERE ${c.where})`).join(", ")} FROM ${from}`)).getRows()[0]!;
+    group.forEach((c, i) => {
+      if (Number(counts[i]) > 0) parts.push(c.sql);
+    });
   }
   const codes = `[${Object.keys(RULES).map(sqlString).join(", ")}]`;
   await connection.run(

@@ -77,8 +77,9 @@ type Case = [string, (rows: string[][]) => void, number, string, (rows: string[]
 const cases: Case[] = [
   ["wrong_type", (r) => (r[1]![col("f1")] = "abc"), 2, "f1", (r) => (r[1]![col("f1")] = "1e0")],
   ["missing_value", (r) => (r[3]![col("reward")] = ""), 4, "reward", (r) => (r[3]![col("reward")] = "0")],
-  ["non_finite", (r) => (r[4]![col("f2")] = "nan"), 5, "f2", (r) => (r[4]![col("f2")] = "1e300")],
-  ["non_finite", (r) => (r[4]![col("reward")] = "-inf"), 5, "reward", (r) => (r[4]![col("reward")] = "-1e-300")],
+  ["non_finite", (r) => (r[4]![col("f2")] = "nan"), 5, "f2", (r) => (r[4]![col("f2")] = "3e38")],
+  ["non_finite", (r) => (r[4]![col("f2")] = "1e39"), 5, "f2", (r) => (r[4]![col("f2")] = "-3e38")], // float32 overflow
+  ["non_finite", (r) => (r[4]![col("reward")] = "-inf"), 5, "reward", (r) => (r[4]![col("reward")] = "-1e-30")],
   ["invalid_step", (r) => (r[2]![col("step")] = "1.5"), 3, "step", (r) => (r[2]![col("step")] = "2.0")],
   ["missing_episode_id", (r) => (r[8]![col("episode_id")] = ""), 9, "episode_id", (r) => (r[8]![col("episode_id")] = "solo")],
   ["reward_out_of_range", (r) => (r[0]![col("reward")] = "0.5"), 1, "reward", (r) => (r[0]![col("reward")] = "-10")],
