@@ -359,6 +359,12 @@ test("deploy, promote and rollback through the admin API; corrupted artifacts ar
     const nothing = await h.post("/admin/deployments/default/rollback", {}, "deploy-token");
     assert.equal(nothing.status, 409);
     assert.equal(nothing.body.error.code, "nothing_to_rollback");
+    const noCanary = await h.post("/admin/deployments/default/promote", {}, "deploy-token");
+    assert.equal(noCanary.status, 409);
+    assert.equal(noCanary.body.error.code, "nothing_to_promote");
+    const unknown = await h.post("/admin/deployments/ghost/promote", {}, "deploy-token");
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.error.code, "unknown_policy");
   } finally {
     await h.close();
   }
@@ -541,5 +547,24 @@ test("continuous actions: gaussian exploration logs its log-density; bounds and 
   } finally {
     await service.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the guard's own timer rolls a failing canary back within seconds of the evidence", async () => {
+  const h = await harness({ default: deployment({ canary: { policy: "broken", fraction: 0.5 }, guard }) });
+  try {
+    await h.service.start(); // timers: guard checks every 100 ms
+    for (let start = 0; start < 600; start += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => h.decide({ routingKey: `user-${start + j}`, state: [1, 1] })));
+    }
+    const evidenceAt = Date.now();
+    while (!h.routing.events.some((e) => e.action === "rollback") && Date.now() - evidenceAt < 5000) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const rollback = h.routing.events.find((e) => e.action === "rollback");
+    assert.ok(rollback, "no rollback within 5 s");
+    assert.ok(Date.now() - evidenceAt < 2000, `rollback took ${Date.now() - evidenceAt} ms`);
+  } finally {
+    await h.close();
   }
 });
