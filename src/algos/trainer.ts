@@ -20,7 +20,7 @@ import { SingleBar } from "cli-progress";
 import type { Transitions } from "../data/transitions.js";
 import { Rng } from "../nn/index.js";
 import type { PolicyManifest } from "../policy/manifest.js";
-import type { Policy } from "../policy/runtime.js";
+import type { Exploration, Policy } from "../policy/runtime.js";
 import { openPolicy } from "../policy/runtime.js";
 import { writePolicyArtifact } from "../policy/artifact.js";
 import type { AlgorithmDefinition, Learner } from "./algorithm.js";
@@ -34,6 +34,8 @@ export interface Evaluator {
   /** "online": rollouts in a simulator; "offline": an estimate from logged data only. */
   kind: "online" | "offline";
   name: string;
+  /** How the evaluated policy explores (default greedy); e.g. Gaussian when an estimator needs densities. */
+  exploration?: Exploration;
   evaluate(policy: Policy, step: number): Promise<{ score: number } & Record<string, number>>;
 }
 
@@ -291,7 +293,7 @@ async function evaluateNow<C extends CommonConfig>(
     onnx: { file: "policy.onnx", sha256: "0".repeat(64), input: "obs", ...draft.onnx },
     createdAt: new Date().toISOString(),
   };
-  const policy = await openPolicy(manifest, exported.onnxModel, { verifyIntegrity: false, seed: options.seed });
+  const policy = await openPolicy(manifest, exported.onnxModel, { verifyIntegrity: false, seed: options.seed, exploration: options.evaluate!.exploration });
   try {
     return await options.evaluate!.evaluate(policy, step);
   } finally {

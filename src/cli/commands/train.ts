@@ -51,7 +51,7 @@ export function register(program: Command): void {
     .option("--set <key=value>", "override one hyperparameter (repeatable), e.g. --set alpha=2.5", collect, [])
     .option("--eval-env <env>", `evaluate online in a simulator: ${ENV_NAMES.join(", ")}`)
     .option("--eval-episodes <n>", "episodes per online evaluation", positiveInteger("eval-episodes"), 10)
-    .option("--eval-ope <estimator>", "offline evaluation estimator when no simulator is named (src/ope)", "dm")
+    .option("--eval-ope <estimator>", "offline evaluation estimator when no simulator is named (src/ope; continuous policies are evaluated with Gaussian exploration)", "dm")
     .option("--eval-fqe-steps <n>", "FQE steps per offline evaluation", positiveInteger("eval-fqe-steps"), 1000)
     .option("--no-eval", "skip periodic evaluation")
     .option("--eval-every <n>", "evaluation period in steps (default: the checkpoint period)", positiveInteger("eval-every"))
@@ -132,6 +132,9 @@ function buildEvaluator(options: TrainOptions, transitions: Transitions, gamma: 
   return {
     kind: "offline",
     name: `ope:${estimator}`,
+    // Estimators need the target policy's density of logged actions: a deterministic continuous policy is
+    // evaluated with Gaussian exploration noise (std 0.1 of the half-range; Gaussian policies use their own).
+    exploration: transitions.actionSpace.kind === "continuous" ? { kind: "gaussian", std: 0.1 } : undefined,
     async evaluate(policy) {
       const report = await evaluatePolicy({
         transitions,
