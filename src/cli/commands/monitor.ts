@@ -127,7 +127,9 @@ export function register(program: Command): void {
     .description("write Prometheus alerting rules, an Alertmanager route and Grafana dashboards (executive, on-call, debug)")
     .requiredOption("--out <dir>", "output directory")
     .option("--rules <file>", "rule settings (YAML/JSON)")
-    .action((flags: { out: string; rules?: string }) => {
+    .action((_flags: unknown, command: Command) => {
+      // `--rules` is also an option of `monitor` itself, which may claim it: read both levels.
+      const flags = command.optsWithGlobals<{ out: string; rules?: string }>();
       const rules = rulesFrom(flags.rules);
       mkdirSync(join(flags.out, "grafana"), { recursive: true });
       const written = [join(flags.out, "prometheus-rules.yaml"), join(flags.out, "alertmanager-route.yaml")];

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify from "fastify";
@@ -39,8 +39,11 @@ export function register(program: Command): void {
     .option("--demo", "serve a seeded demo (in-memory registry, synthetic decision log) instead")
     .action(async (flags: UiFlags) => {
       let options: DashboardOptions;
+      let demoDir: string | null = null;
       if (flags.demo) {
-        options = await seedDashboardDemo(mkdtempSync(join(tmpdir(), "hindcast-ui-demo-")));
+        demoDir = mkdtempSync(join(tmpdir(), "hindcast-ui-demo-"));
+        // The demo's clock runs from now on, so "last updated" moves and the log slides out of the window over hours.
+        options = { ...(await seedDashboardDemo(demoDir)), now: undefined };
       } else {
         options = {
           registry: await openRegistryFromEnv({ registry: flags.registry, token: flags.token }),
@@ -61,5 +64,6 @@ export function register(program: Command): void {
       });
       await app.close();
       await options.registry?.close();
+      if (demoDir) rmSync(demoDir, { recursive: true, force: true });
     });
 }
