@@ -139,3 +139,31 @@ export { fitObservationScaler, standardize, actionToUnit, actionFromUnit } from 
 export type { ObservationScaler } from "./policy/scalers.js";
 export { PolicyError } from "./policy/errors.js";
 export type { PolicyErrorCode } from "./policy/errors.js";
+// Monitoring (src/monitor): drift (PSI/KL/MMD), SLO burn-rate and threshold alert rules, guide measures, generated
+// Prometheus rules and Grafana dashboards, the continuous monitor, and the dashboard plugin mounted at /ui.
+export { driftReport, featureDrift, mmdTest, sharedBinEdges, binCounts, binProportions, populationStabilityIndex, klDivergence } from "./monitor/drift.js";
+export type { FeatureSample, FeatureDrift, DriftReport, DriftOptions, MmdOptions, MmdResult } from "./monitor/drift.js";
+export { SRE_BURN_WINDOWS, sliSeries, errorRatio, burnRate, evaluateBurnRates } from "./monitor/slo.js";
+export type { BurnWindow, SliSeries, BurnEvaluation, Severity as AlertSeverity } from "./monitor/slo.js";
+export { monitorRulesSchema, parseMonitorRules, loadMonitorRules, AlertManager, burnRateCandidates, driftCandidate, rewardGapCandidates, sloSeries } from "./monitor/rules.js";
+export type { MonitorRules, MonitorRulesInput, AlertCandidate, AlertEvent as MonitorAlertEvent, RuleName as AlertRuleName } from "./monitor/rules.js";
+export { measurePolicy, measureAll, retrainCadence, percentile, pearson } from "./monitor/measures.js";
+export type { PolicyMeasures, MeasureContext, RetrainCadence, LatencyPercentiles } from "./monitor/measures.js";
+export { readDecisionWindow, parseDecisionLog, DecisionAccumulator, DecisionLogTail } from "./monitor/decision-log.js";
+export type { MonitoredDecision, DecisionWindow } from "./monitor/decision-log.js";
+export { evaluateAt, replayDecisionLog, driftByDeployment } from "./monitor/evaluate.js";
+export type { Evaluation, EvaluationContext, ReplayResult } from "./monitor/evaluate.js";
+export { Monitor, MonitorMetrics, streamSink, webhookSink } from "./monitor/runner.js";
+export type { AlertSink, MonitorRunOptions } from "./monitor/runner.js";
+export { registryContext, datasetReference } from "./monitor/context.js";
+export { SERVICE_METRICS, MONITOR_METRICS, exportedSeriesNames } from "./monitor/metric-names.js";
+export { prometheusRules, prometheusRulesYaml, alertmanagerRouteYaml } from "./monitor/prometheus.js";
+export { grafanaDashboards, executiveDashboard, onCallDashboard, debugDashboard } from "./monitor/grafana.js";
+export type { GrafanaDashboard, GrafanaPanel } from "./monitor/grafana.js";
+export { dashboardPlugin } from "./monitor/ui/plugin.js";
+export type { DashboardOptions } from "./monitor/ui/plugin.js";
+export type { DashboardSources, ServiceView } from "./monitor/ui/data.js";
+export { seedDashboardDemo } from "./monitor/ui/demo.js";
+export { demoDecisionRecords, demoDecisionLogText } from "./monitor/demo.js";
+export { MonitorError } from "./monitor/errors.js";
+export type { MonitorErrorCode } from "./monitor/errors.js";
