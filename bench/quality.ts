@@ -24,9 +24,9 @@ interface Task {
 }
 
 const TASKS: Task[] = [
-  { key: "cartpole", env: "CartPole-v1", behavior: "eps-greedy(heuristic, 0.5)", episodes: 100, algo: "discrete_cql", settings: ["learningRate=3e-4"], steps: 10_000, target: 475 },
+  { key: "cartpole", env: "CartPole-v1", behavior: "eps-greedy(heuristic, 0.5)", episodes: 100, algo: "discrete_cql", settings: [], steps: 10_000, target: 475 },
   { key: "pendulum-td3bc", env: "Pendulum-v1", behavior: "gaussian(heuristic, 1.5)", episodes: 250, algo: "td3bc", settings: [], steps: 20_000, target: -200 },
-  { key: "autoscaling", env: "autoscaling", behavior: "eps-greedy(heuristic, 0.3)", episodes: 100, algo: "discrete_cql", settings: ["learningRate=3e-4"], steps: 10_000, target: "cost-at-slo" },
+  { key: "autoscaling", env: "autoscaling", behavior: "eps-greedy(heuristic, 0.3)", episodes: 100, algo: "discrete_cql", settings: [], steps: 10_000, target: "cost-at-slo" },
   { key: "pendulum-iql", env: "Pendulum-v1", behavior: "gaussian(heuristic, 1.5)", episodes: 250, algo: "iql", settings: [], steps: 20_000, target: -200 },
 ];
 
