@@ -304,10 +304,14 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
 }
 
 /** Builds the `issues` table: one row per (row, rule, field) finding, in rule order. */
-async function runRules(connection: DuckDBConnection, schema: DatasetSchema, layout: StoredLayout): Promise<void> {
+/**
+ * Builds the `issues` and `quarantine` tables. `aggregates` (SQL aggregate expressions over `staged`) ride along
+ * in the one counting scan of the staging table; their values are returned.
+ */
+async function runRules(connection: DuckDBConnection, schema: DatasetSchema, layout: StoredLayout, aggregates: string[]): Promise<unknown[]> {
   const dim = layout.featureNames.length;
   // Each check is a query of findings; `where` and `from` let clean data skip it after one counting scan.
-  const checks: Array<{ sql: string; where: string | null; from: string }> = [];
+  const checks: Array<{ sql: string; where: string; from: string }> = [];
   const select = (code: string, field: string, value: string, expected: string | null, where: string, from = "staged") =>
     checks.push({
       sql: `SELECT ${S.file} AS file, ${S.row} AS row, ${sqlString(code)} AS code, ${sqlString(field)} AS field, CAST(${value} AS VARCHAR) AS value, ${expected === null ? "NULL" : sqlString(expected)} AS expected FROM ${from} WHERE ${where}`,
@@ -356,17 +360,12 @@ async function runRules(connection: DuckDBConnection, schema: DatasetSchema, lay
   await connection.run(
     `CREATE TEMP TABLE episode_info AS SELECT ${S.episode}, max(${S.step}) AS last_step, min(${pos}) AS first_pos FROM staged WHERE ${keyed} GROUP BY ${S.episode}`,
   );
-  // The one sort: each row's previous step in file order.
+  // The one sort: each row's previous step of its episode in file order.
   await connection.run(
     `CREATE TEMP TABLE ordered AS SELECT ${S.file}, ${S.row}, ${S.step}, lag(${S.step}) OVER (PARTITION BY ${S.episode} ORDER BY ${S.file}, ${S.row}) AS prev_step FROM staged WHERE ${keyed}`,
   );
-  checks.push({
-    where: null,
-    from: "",
-    sql: `SELECT s.${S.file} AS file, s.${S.row} AS row, 'duplicate_step' AS code, ${sqlString(schema.step)} AS field, CAST(s.${S.step} AS VARCHAR) AS value, 'one row per (episode, step)' AS expected ` +
-      `FROM staged s JOIN (SELECT ${S.episode}, ${S.step}, min(${pos}) AS first FROM staged WHERE ${keyed} GROUP BY ALL HAVING count(*) > 1) d ` +
-      `ON s.${S.episode} = d.${S.episode} AND s.${S.step} = d.${S.step} WHERE (CAST(s.${S.file} AS BIGINT) * 4294967296 + s.${S.row}) > d.first`,
-  });
+  // In file order a repeated step is either right after its twin or after a higher step (then also step_disorder).
+  select("duplicate_step", schema.step, S.step, "one row per (episode, step)", `prev_step IS NOT NULL AND ${S.step} = prev_step`, "ordered");
   select("step_disorder", schema.step, S.step, "a step after the previous one", `prev_step IS NOT NULL AND ${S.step} < prev_step`, "ordered");
   select("step_gap", schema.step, S.step, "previous step + 1", `prev_step IS NOT NULL AND ${S.step} > prev_step + 1`, "ordered");
   const ended = `(SELECT s.*, e.last_step FROM staged s JOIN episode_info e ON s.${S.episode} = e.${S.episode} WHERE ${schema.terminal ? `coalesce(s.${S.terminal}, false)` : "false"} OR ${schema.truncated ? `coalesce(s.${S.truncated}, false)` : "false"})`;
@@ -388,15 +387,19 @@ async function runRules(connection: DuckDBConnection, schema: DatasetSchema, lay
     }
   }
   // One counting scan per table; only checks that match some row run as row queries.
-  const parts: string[] = checks.filter((c) => c.where === null || (c.from !== "staged" && c.from !== "ordered")).map((c) => c.sql);
+  const parts: string[] = checks.filter((c) => c.from !== "staged" && c.from !== "ordered").map((c) => c.sql);
+  let aggregated: unknown[] = [];
   for (const from of ["staged", "ordered"]) {
-    const group = checks.filter((c) => c.from === from && c.where !== null);
-    if (group.length === 0) continue;
-    const counts = (await connection.runAndReadAll(`SELECT ${group.map((c) => `count(*) FILTER (WHERE ${c.where})`).join(", ")} FROM ${from}`)).getRows()[0]!;
+    const group = checks.filter((c) => c.from === from);
+    const extra = from === "staged" ? aggregates : [];
+    if (group.length + extra.length === 0) continue;
+    const row = (await connection.runAndReadAll(`SELECT ${[...extra, ...group.map((c) => `count(*) FILTER (WHERE ${c.where})`)].join(", ")} FROM ${from}`)).getRows()[0]!;
+    if (from === "staged") aggregated = row.slice(0, extra.length);
     group.forEach((c, i) => {
-      if (Number(counts[i]) > 0) parts.push(c.sql);
+      if (Number(row[extra.length + i]) > 0) parts.push(c.sql);
     });
   }
+  if (parts.length === 0) parts.push(`SELECT NULL::INTEGER AS file, NULL::BIGINT AS row, NULL::VARCHAR AS code, NULL::VARCHAR AS field, NULL::VARCHAR AS value, NULL::VARCHAR AS expected WHERE false`);
   const codes = `[${Object.keys(RULES).map(sqlString).join(", ")}]`;
   await connection.run(
     `CREATE TEMP TABLE issues AS SELECT *, list_position(${codes}, code) AS rule_rank FROM (${parts.map((p) => `(${p})`).join(" UNION ALL ")}) AS all_issues ` +
@@ -416,6 +419,7 @@ async function runRules(connection: DuckDBConnection, schema: DatasetSchema, lay
       `LEFT JOIN bad_episodes b ON b.episode = s.${S.episode} ` +
       `WHERE f.code IS NOT NULL OR b.episode IS NOT NULL`,
   );
+  return aggregated;
 }
 
 interface Analysis {
@@ -437,13 +441,18 @@ async function analyse(connection: DuckDBConnection, files: string[], schema: Da
   const hashes = paths.map((p) => (existsSync(p) ? hashFile(p) : Promise.resolve("")));
   hashes.forEach((h) => h.catch(() => undefined));
   const staged = await stage(connection, paths, schema, layout, options);
-  const read = Number((await connection.runAndReadAll(`SELECT count(*) FROM staged`)).getRows()[0]![0]);
+  const read = staged.sources.reduce((sum, s) => sum + s.rows, 0);
   if (read === 0) throw new DataError("no_rows", `no data rows in ${paths.join(", ")}`, { file: paths[0]! });
 
-  // Dataset-level feature checks: all-missing is fatal, constant is a warning.
+  options.onProgress?.({ stage: "validate", rows: read });
   const dim = layout.featureNames.length;
-  const featureAggregates = layout.featureNames.map((_, j) => `count(${S.obs(j)}), min(${S.obs(j)}), max(${S.obs(j)})`).join(", ");
-  const aggregateRow = (await connection.runAndReadAll(`SELECT ${featureAggregates} FROM staged`)).getRows()[0]!;
+  const aggregateRow = await runRules(
+    connection,
+    schema,
+    layout,
+    layout.featureNames.flatMap((_, j) => [`count(${S.obs(j)})`, `min(${S.obs(j)})`, `max(${S.obs(j)})`]),
+  );
+  // Dataset-level feature checks: all-missing is fatal, constant is a warning.
   const warnings = [...staged.warnings];
   for (let j = 0; j < dim; j++) {
     const count = Number(aggregateRow[3 * j]);
@@ -454,8 +463,6 @@ async function analyse(connection: DuckDBConnection, files: string[], schema: Da
     }
   }
 
-  options.onProgress?.({ stage: "validate", rows: read });
-  await runRules(connection, schema, layout);
   await connection.run(
     `CREATE TEMP VIEW accepted AS SELECT s.* FROM staged s ANTI JOIN quarantine q ON s.${S.file} = q.file AND s.${S.row} = q.row`,
   );
