@@ -124,7 +124,7 @@ export class DashboardData {
         validation: manifest.validation ?? manifest.report ?? null,
         sensitiveFeatures: v.sensitiveFeatures,
         runs: usage.runs.map((r) => ({ id: r.id, algorithm: r.algorithm, status: r.status })),
-        policies: usage.policies.map((p) => ({ ref: `${p.name}@${p.version}`, stage: p.stage })),
+        policies: usage.policies.map((p) => ({ ref: `${p.name}@${p.version}`, stage: p.stage, runId: p.runId })),
       });
     }
     return {

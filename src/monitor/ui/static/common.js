@@ -55,7 +55,9 @@
    */
   function chart(container, title, x, series, options) {
     const opts = options || {};
-    const width = Math.max(320, Math.min(container.clientWidth || 560, 1150));
+    const style = getComputedStyle(container);
+    const inner = container.clientWidth - parseFloat(style.paddingLeft || "0") - parseFloat(style.paddingRight || "0");
+    const width = Math.max(320, Math.min(inner || 560, 1150));
     const box = el("div", { class: "chart", "data-chart": title, "data-points": String(x.length * series.length) });
     container.append(box);
     const xLabels = opts.xLabels;

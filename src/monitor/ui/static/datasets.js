@@ -34,18 +34,19 @@
       }
       for (const p of d.policies) {
         add(`p:${p.ref}`, `${p.ref} · ${p.stage}`, 2);
-        edges.push([id, `p:${p.ref}`]);
+        // A policy hangs off the run that trained it when the registry knows it, else off the dataset.
+        edges.push([p.runId !== null && nodes.has(`r:${p.runId}`) ? `r:${p.runId}` : id, `p:${p.ref}`]);
       }
     }
-    const width = 900, boxW = 240, boxH = 26, gapY = 12;
+    const width = 1000, boxW = 240, boxH = 26, gapY = 12;
     const rows = Math.max(1, ...columns.map((c) => c.length));
     const root = svg("svg", { class: "lineage", width, height: rows * (boxH + gapY) + 10, viewBox: `0 0 ${width} ${rows * (boxH + gapY) + 10}`, role: "img", "aria-label": "Lineage graph" });
-    const pos = (n) => ({ x: 10 + n.column * 320, y: 5 + n.row * (boxH + gapY) });
+    const pos = (n) => ({ x: 50 + n.column * 320, y: 5 + n.row * (boxH + gapY) });
     for (const [from, to] of edges) {
       const a = pos(nodes.get(from)), b = pos(nodes.get(to));
       const sameColumn = nodes.get(from).column === nodes.get(to).column;
       const d = sameColumn
-        ? `M${a.x} ${a.y + boxH / 2} C${a.x - 30} ${a.y + boxH / 2}, ${b.x - 30} ${b.y + boxH / 2}, ${b.x} ${b.y + boxH / 2}`
+        ? `M${a.x} ${a.y + boxH / 2} C${a.x - 40} ${a.y + boxH / 2}, ${b.x - 40} ${b.y + boxH / 2}, ${b.x} ${b.y + boxH / 2}`
         : `M${a.x + boxW} ${a.y + boxH / 2} C${a.x + boxW + 40} ${a.y + boxH / 2}, ${b.x - 40} ${b.y + boxH / 2}, ${b.x} ${b.y + boxH / 2}`;
       root.append(svg("path", { d }));
     }
