@@ -104,13 +104,13 @@ interface CompiledDeployment {
   featureIndex: Map<string, number>;
   /** NaN where no default is declared. */
   defaults: Float64Array;
-  production: DecisionPolicy | null;
+  production: DecisionPolicy;
   canary: { policy: DecisionPolicy; fraction: number } | null;
   shadows: DecisionPolicy[];
   shadowStats: ShadowStats[];
   ood: Map<DecisionPolicy, OodGuard | null>;
   safety: CompiledSafety;
-  fallback: Fallback | null;
+  fallback: Fallback;
   guard: CanaryGuard | null;
   /** Observed mean reward of production decisions with feedback (the baseline for shadow estimates). */
   productionReward: { count: number; sum: number };
@@ -396,6 +396,7 @@ export class DecisionEngine extends EventEmitter {
     let arm: Arm | null = null;
     let policy: DecisionPolicy | null = null;
     let fallbackReason: string | undefined;
+    // Killed: nothing but the fallback runs. Otherwise the arm's policy, unless the state cannot be trusted.
     if (this.killSwitch) {
       route = "killed";
       fallbackReason = "kill_switch";
@@ -408,8 +409,7 @@ export class DecisionEngine extends EventEmitter {
         policy = d.production;
       }
       route = arm === "canary" ? "canary" : "production";
-      if (!policy) fallbackReason = "policy_unavailable";
-      else if (missing) fallbackReason = `missing_feature:${missing}`;
+      if (missing) fallbackReason = `missing_feature:${missing}`;
       else {
         const guard = d.ood.get(policy);
         const ood = guard ? guard(state) : null;
@@ -436,7 +436,6 @@ export class DecisionEngine extends EventEmitter {
     if (served && !served.intervention) {
       policyVersion = policy!.version;
     } else {
-      if (!d.fallback) throw new ServeError("no_decider", undefined, { deployment: d.name });
       if (served?.intervention) {
         safety.push(served.intervention);
         fallbackReason = "safety";
@@ -456,7 +455,8 @@ export class DecisionEngine extends EventEmitter {
 
     let shadowRecords: DecisionRecord["shadows"];
     let shadowProbabilities: Float64Array | null = null;
-    if (d.shadows.length > 0 && route !== "killed") {
+    // Shadows see the same state; with a missing feature there is no state to show them.
+    if (d.shadows.length > 0 && route !== "killed" && !missing) {
       shadowRecords = [];
       shadowProbabilities = new Float64Array(d.shadows.length);
       for (let s = 0; s < d.shadows.length; s++) {
@@ -573,7 +573,7 @@ export class DecisionEngine extends EventEmitter {
   }
 
   private async fallbackAction(d: CompiledDeployment, state: Float32Array): Promise<Served> {
-    const pending = d.fallback!.policy.evaluate(Float32Array.from(state, (v) => (Number.isNaN(v) ? 0 : v)));
+    const pending = d.fallback.policy.evaluate(Float32Array.from(state, (v) => (Number.isNaN(v) ? 0 : v)));
     const output = pending instanceof Promise ? await pending : pending;
     if (output.kind === "discrete") return { action: argmax(output.scores), probability: 1 };
     return { action: Float64Array.from(output.mean), probability: 1 };
@@ -701,7 +701,7 @@ export class DecisionEngine extends EventEmitter {
       deployment: name,
       revision: this.revision,
       killSwitch: this.killSwitch,
-      production: d.production?.version ?? null,
+      production: d.production.version,
       canary: d.canary ? { version: d.canary.policy.version, fraction: d.canary.fraction } : null,
       guard: d.guard ? { state: d.guard.state, breach: d.guard.breach, arms: d.guard.summary() } : null,
       productionMeanReward: d.productionReward.count > 0 ? d.productionReward.sum / d.productionReward.count : null,
