@@ -95,22 +95,23 @@ export const DEMO_SIZES: Record<"full" | "small", DemoSizes> = {
     guardMinSamples: 100,
     retrainSteps: 2000,
   },
+  // Same year of logs (the high-confidence gate needs the held-out days), less training, FQE and traffic.
   small: {
-    episodes: 40,
-    corruptRows: 3,
-    trainSteps: 300,
-    hiddenSizes: [32, 32],
+    episodes: 365,
+    corruptRows: 4,
+    trainSteps: 2000,
+    hiddenSizes: [64, 64],
     batchSize: 128,
-    fqeSteps: 300,
-    resamples: 50,
-    truthEpisodes: 4,
-    shadowEpisodes: 2,
+    fqeSteps: 1500,
+    resamples: 100,
+    truthEpisodes: 6,
+    shadowEpisodes: 4,
     canaryEpisodes: 5,
     minCanaryDecisions: 100,
-    badCanaryEpisodes: 30,
+    badCanaryEpisodes: 20,
     concurrency: 4,
     guardMinSamples: 50,
-    retrainSteps: 200,
+    retrainSteps: 500,
   },
 };
 
@@ -184,6 +185,8 @@ export interface DemoResult {
   candidates: CandidateSummary[];
   winner: string;
   promoted: string | null;
+  /** Gate refusals of the winner on its way to production (empty on the happy path). */
+  refusals: string[];
   canaryRolledBack: { policy: string; reason: string; canaryAt: string; rolledBackAt: string; seconds: number; canaryDecisions: number | null } | null;
   /** Per traffic phase: days served, their cost and SLO breaches, and decisions per route. */
   live: Record<string, { episodes: number; costPerDay: number; sloBreachRate: number; meanReturn: number; routes: Record<string, number> }>;
@@ -430,14 +433,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await service.reload();
     const shadowTraffic = await drive("shadow", sizes.shadowEpisodes);
     const shadowCounters = await registry.counters(winner, "shadow");
-    await registry.promote(winner, "canary", { deployment: DEMO_DEPLOYMENT, fraction: CANARY_FRACTION, reason: "shadow evidence collected" });
-    await service.reload();
-    const rolledBack = (): boolean => alerts.some((a) => a.kind === "canary_rollback");
-    const canaryTraffic = await drive("canary", sizes.canaryEpisodes, { stop: rolledBack });
-    end([
-      `service ${url}; shadow: ${shadowTraffic.decisions} decisions over ${shadowTraffic.episodes.length} days in ${shadowTraffic.seconds.toFixed(1)}s, ${shadowCounters.decisions} shadow decisions recorded for ${winner}`,
-      `canary ${CANARY_FRACTION * 100}%: ${canaryTraffic.routes["canary"] ?? 0} of ${canaryTraffic.decisions} decisions on ${winner} over ${canaryTraffic.episodes.length} days in ${canaryTraffic.seconds.toFixed(1)}s`,
-    ]);
+    const serveLines = [
+      `service ${url}; shadow: ${shadowTraffic.decisions} decisions over ${shadowTraffic.episodes.length} days in ${shadowTraffic.seconds.toFixed(1)}s, ` +
+        `${shadowCounters.decisions} shadow decisions recorded for ${winner} (${shadowCounters.safetyViolations} would have broken the safety rule)`,
+    ];
+    const refusals: string[] = [];
+    const canaryRefusal = await refused(() => registry.promote(winner, "canary", { deployment: DEMO_DEPLOYMENT, fraction: CANARY_FRACTION, reason: "shadow evidence collected" }));
+    if (canaryRefusal) {
+      refusals.push(canaryRefusal);
+      serveLines.push(`the canary gate refused ${winner}: ${canaryRefusal}`);
+    } else {
+      await service.reload();
+      const rolledBack = (): boolean => alerts.some((a) => a.kind === "canary_rollback");
+      const canaryTraffic = await drive("canary", sizes.canaryEpisodes, { stop: rolledBack });
+      serveLines.push(
+        `canary ${CANARY_FRACTION * 100}%: ${canaryTraffic.routes["canary"] ?? 0} of ${canaryTraffic.decisions} decisions on ${winner} over ${canaryTraffic.episodes.length} days in ${canaryTraffic.seconds.toFixed(1)}s`,
+      );
+    }
+    end(serveLines);
 
     // 8. Promote the winner (production gates: canary window, decisions, no guard failure).
     begin();
@@ -452,12 +465,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         promoteLines.push(`waited ${(remaining / 1000).toFixed(1)}s for the end of the ${windowMs / 1000}s canary window`);
         await sleep(remaining + 50);
       }
-      await registry.promote(winner, "production", { deployment: DEMO_DEPLOYMENT, reason: "canary window passed with no guard failure" });
-      await service.reload();
-      promoted = winner;
-      promoteLines.push(`${winner} is production; ${today} retired`);
-    } else {
+      const productionRefusal = await refused(() => registry.promote(winner, "production", { deployment: DEMO_DEPLOYMENT, reason: "canary window passed with no guard failure" }));
+      if (productionRefusal) {
+        refusals.push(productionRefusal);
+        promoteLines.push(`the production gate refused ${winner}: ${productionRefusal}; production stays ${today}`);
+      } else {
+        await service.reload();
+        promoted = winner;
+        promoteLines.push(`${winner} is production; ${today} retired`);
+      }
+    } else if (!canaryRefusal) {
       promoteLines.push(`${winner} is no longer in canary (the guard rolled it back); production stays ${today}`);
+    } else {
+      promoteLines.push(`${winner} never reached canary; production stays ${today}`);
     }
     end(promoteLines);
 
@@ -465,15 +485,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     // (audited), and the canary guard rolls it back on live evidence.
     begin();
     const drillLines: string[] = [];
-    let inShadow = false;
-    try {
-      await registry.promote(bad, "shadow", { deployment: DEMO_DEPLOYMENT, reason: "rollback drill" });
-      inShadow = true;
-      drillLines.push(`the OPE gate let ${bad} into shadow (its WDR lower bound reached the behaviour value on the held-out days)`);
-    } catch (error) {
-      const shortfall = (error as { details?: { shortfall?: unknown } }).details?.shortfall;
-      drillLines.push(`the OPE gate refused ${bad}: ${(error as Error).message}${typeof shortfall === "number" ? ` (short by ${fmt(shortfall)})` : ""}`);
-    }
+    const shadowRefusal = await refused(() => registry.promote(bad, "shadow", { deployment: DEMO_DEPLOYMENT, reason: "rollback drill" }));
+    const inShadow = shadowRefusal === null;
+    drillLines.push(
+      inShadow ? `the OPE gate let ${bad} into shadow (its WDR lower bound reached the behaviour value on the held-out days)` : `the OPE gate refused ${bad}: ${shadowRefusal}`,
+    );
     // The drill skips the remaining offline and shadow evidence on purpose (audited as a gate change), so that the
     // online guard is what stops the bad candidate; the demo's gates are restored right after.
     await registry.setGates(parseGateConfig({ ...gates, shadow: { opeLowerBound: null }, canary: { ...gates.canary, minShadowDecisions: 0 } }));
@@ -573,6 +589,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       candidates: summaries,
       winner,
       promoted,
+      refusals,
       canaryRolledBack: rollback,
       live,
       latency: { clientMs: { p50: c50!, p95: c95!, p99: c99! }, serverMs: { p50: s50!, p95: s95!, p99: s99! }, decisions: serverLatencies.length },
@@ -600,6 +617,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     if (service) await service.stop().catch(() => undefined);
     // With keepServing the service keeps using the registry; the caller closes it after stopping the service.
     if (!options.keepServing) await registry.close();
+  }
+}
+
+/** Runs a promotion; a gate refusal (registry code promotion_refused) is a result, returned as its message. */
+async function refused(operation: () => Promise<unknown>): Promise<string | null> {
+  try {
+    await operation();
+    return null;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "promotion_refused") return (error as Error).message;
+    throw error;
   }
 }
 
