@@ -445,7 +445,6 @@ export class DecisionEngine extends EventEmitter {
       policyVersion = d.fallback.version;
       if (route === "production" || route === "canary") route = "fallback";
     }
-    if (served.action instanceof Float64Array) d.safety.remember(input.routingKey, served.action);
     if (policy && route !== "killed" && !fallbackReason?.startsWith("missing_feature") && !fallbackReason?.startsWith("ood:")) {
       const counts = this.trafficOf(policy.version);
       counts.decisions += 1;
@@ -480,6 +479,8 @@ export class DecisionEngine extends EventEmitter {
       }
     }
 
+    // Remembered after the shadows, so a shadow's rate-limit check compares with the previous served action too.
+    if (served.action instanceof Float64Array) d.safety.remember(input.routingKey, served.action);
     const latencyMs = performance.now() - started;
     const now = Date.now();
     const decisionId = this.nextId(now);
