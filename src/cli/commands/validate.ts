@@ -18,7 +18,7 @@ export function register(program: Command): void {
         process.stdout.write(
           `${result.dataset.name}@${result.dataset.version}: ${result.ok ? "valid" : "INVALID"}\n` +
             `content hash ${result.hashMatches ? "matches" : "DOES NOT MATCH"} the manifest; row count ${result.countMatches ? "matches" : "DOES NOT MATCH"}\n` +
-            formatIngestReport(result.report) +
+            (result.report ? formatIngestReport(result.report) : `unreadable: ${result.error?.code}: ${result.error?.message}`) +
             "\n",
         );
       }
