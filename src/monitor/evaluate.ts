@@ -123,23 +123,33 @@ export function replayDecisionLog(
   const driftEvery = options.driftEverySeconds ?? every;
   const firstMs = Math.ceil(decisions[0]!.ts / (every * 1000)) * every * 1000;
   const lastMs = decisions[decisions.length - 1]!.ts;
+  const longest = Math.max(...SRE_BURN_WINDOWS.map((w) => w.long));
+  // The SLI series are built once for the whole log; each tick only sums its windows.
+  const series = sloSeries(decisions, rules, Math.floor(decisions[0]!.ts / 1000) - longest, lastMs / 1000 + 2 * every);
+  const windowMs = (context.windowSeconds ?? 3600) * 1000;
   let evaluations = 0;
-  let last: Evaluation | null = null;
   let nextDriftMs = firstMs;
+  let lastTickMs = firstMs;
   for (let atMs = firstMs; atMs <= lastMs + every * 1000; atMs += every * 1000) {
-    const withDrift = context.reference !== undefined && atMs >= nextDriftMs;
-    if (withDrift) nextDriftMs = atMs + driftEvery * 1000;
-    const evaluation = evaluateAt(decisions, atMs, rules, withDrift ? context : { ...context, reference: undefined });
-    // Without a drift evaluation this tick, keep the drift alerts as they were.
-    const candidates = withDrift ? evaluation.candidates : evaluation.candidates.concat(heldDrift(manager));
+    const end = lowerBound(decisions, atMs + 1);
+    const windowDecisions = decisions.slice(lowerBound(decisions, atMs - windowMs), end);
+    const candidates = burnRateCandidates(series, atMs / 1000, rules);
+    candidates.push(...rewardGapCandidates(windowDecisions, context, rules));
+    if (context.reference !== undefined && atMs >= nextDriftMs) {
+      nextDriftMs = atMs + driftEvery * 1000;
+      for (const d of driftByDeployment(windowDecisions, context.reference, context.drift)) candidates.push(driftCandidate(d.report, d.deployment, d.policy, rules));
+    } else {
+      // Without a drift evaluation this tick, drift alerts stay as they were.
+      candidates.push(...heldDrift(manager));
+    }
     for (const event of manager.update(candidates, atMs / 1000)) {
       events.push(event);
       options.onEvent?.(event);
     }
     evaluations++;
-    last = evaluation;
+    lastTickMs = atMs;
   }
-  return { events, evaluations, last };
+  return { events, evaluations, last: evaluateAt(decisions, lastTickMs, rules, context) };
 }
 
 function heldDrift(manager: AlertManager): AlertCandidate[] {

@@ -11,7 +11,7 @@ import { z } from "zod";
 import type { MonitoredDecision } from "./decision-log.js";
 import type { DriftReport } from "./drift.js";
 import { MonitorError } from "./errors.js";
-import { groupByPolicy, measurePolicy, type MeasureContext } from "./measures.js";
+import { groupByPolicy, type MeasureContext } from "./measures.js";
 import { evaluateBurnRates, SRE_BURN_WINDOWS, sliSeries, type Severity, type SliSeries } from "./slo.js";
 
 export const monitorRulesSchema = z
@@ -178,21 +178,33 @@ export function driftCandidate(report: DriftReport, deployment: string, policy: 
   };
 }
 
-/** Reward-proxy gap tickets per policy with an offline estimate and enough feedback. */
+/** Reward-proxy gap tickets per policy with an offline estimate and enough feedback (runs every tick: kept lean). */
 export function rewardGapCandidates(decisions: readonly MonitoredDecision[], context: MeasureContext, rules: MonitorRules): AlertCandidate[] {
+  const estimates = context.offlineEstimates ?? {};
+  const groups = new Map<string, { deployment: string; policy: string; sum: number; count: number }>();
+  for (const d of decisions) {
+    if (d.reward === null || estimates[d.policy] === undefined) continue;
+    const key = `${d.deployment}\u0000${d.policy}`;
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { deployment: d.deployment, policy: d.policy, sum: 0, count: 0 }));
+    group.sum += d.reward;
+    group.count++;
+  }
   const out: AlertCandidate[] = [];
-  for (const group of groupByPolicy(decisions).values()) {
-    const m = measurePolicy(group, context);
-    if (m.rewardProxyGap === null || m.feedbackCount < rules.rewardProxyGap.minFeedback) continue;
+  for (const g of groups.values()) {
+    if (g.count < rules.rewardProxyGap.minFeedback) continue;
+    const live = g.sum / g.count;
+    const offline = estimates[g.policy]!;
+    const gap = live - offline;
     out.push({
       rule: "RewardProxyGap",
       severity: "ticket",
-      deployment: m.deployment,
-      policy: m.policy,
-      firing: Math.abs(m.rewardProxyGap) > rules.rewardProxyGap.max,
-      value: m.rewardProxyGap,
+      deployment: g.deployment,
+      policy: g.policy,
+      firing: Math.abs(gap) > rules.rewardProxyGap.max,
+      value: gap,
       threshold: rules.rewardProxyGap.max,
-      summary: `live reward ${m.liveReward!.toFixed(3)} vs offline estimate ${m.offlineEstimate!.toFixed(3)} (gap ${m.rewardProxyGap.toFixed(3)}, tolerance ${rules.rewardProxyGap.max})`,
+      summary: `live reward ${live.toFixed(3)} vs offline estimate ${offline.toFixed(3)} (gap ${gap.toFixed(3)}, tolerance ${rules.rewardProxyGap.max})`,
     });
   }
   return out;

@@ -48,6 +48,17 @@ const MINUTE = 60_000;
 export class DashboardData {
   private readonly serviceAlerts: Array<{ kind: string; deployment: string; at: string; reason: string }> = [];
   private cache: { key: string; value: unknown; until: number } | null = null;
+  /** The drift and alerts pages recompute statistics over the whole window: their answers are kept 30 s. */
+  private readonly memo = new Map<string, { value: PageData; until: number }>();
+
+  private async memoized(key: string, compute: () => Promise<PageData>): Promise<PageData> {
+    const nowMs = this.now();
+    const hit = this.memo.get(key);
+    if (hit && hit.until > nowMs) return hit.value;
+    const value = await compute();
+    this.memo.set(key, { value, until: nowMs + 30_000 });
+    return value;
+  }
   private readonly rules: MonitorRules;
 
   constructor(private readonly sources: DashboardSources) {
@@ -235,7 +246,15 @@ export class DashboardData {
     };
   }
 
-  async drift(): Promise<PageData> {
+  drift(): Promise<PageData> {
+    return this.memoized("drift", () => this.computeDrift());
+  }
+
+  alerts(): Promise<PageData> {
+    return this.memoized("alerts", () => this.computeAlerts());
+  }
+
+  private async computeDrift(): Promise<PageData> {
     const reference = this.sources.reference;
     const window = this.window();
     if (!reference) {
@@ -273,7 +292,7 @@ export class DashboardData {
     };
   }
 
-  async alerts(): Promise<PageData> {
+  private async computeAlerts(): Promise<PageData> {
     const window = this.window();
     const events: AlertEvent[] = window
       ? replayDecisionLog(window, this.rules, { reference: this.sources.reference, drift: { mmd: { sampleSize: 150, permutations: 50 } } }, { everySeconds: 60, driftEverySeconds: 900 }).events
