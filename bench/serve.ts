@@ -3,6 +3,7 @@
 // 1. HTTP decisions/s and p99 with the durable decision log and safety rules on (autocannon, 32 connections, loopback)
 // 2. the same with one canary (10 %) and two shadows
 // 3. in-process decision latency p99 (state parsing, scaling, policy, exploration, OOD guard, safety rules)
+// 4. the durable decision log alone (context: how much of the HTTP figure the disk takes)
 // The server runs in a child process so the load generator does not share its event loop.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,6 +15,7 @@ import type { DeploymentInput } from "../src/serve/config.js";
 import { linearPolicy, type DecisionPolicy } from "../src/serve/policy.js";
 import { MemoryRoutingSource } from "../src/serve/routing.js";
 import { createDecisionService } from "../src/serve/service.js";
+import { DecisionLog } from "../src/serve/decision-log.js";
 
 // autocannon ships no type declarations; this is the part of its API used here.
 interface AutocannonResult {
@@ -216,6 +218,35 @@ async function inProcess(iterations: number): Promise<void> {
   }
 }
 
+/** The durable decision log alone: 32 concurrent appenders, no HTTP (context for the HTTP figures). */
+async function logOnly(seconds: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "hindcast-bench-serve-"));
+  const batchSeconds: number[] = [];
+  const log = new DecisionLog({ dir, onBatch: (_records, s) => batchSeconds.push(s) });
+  const record = { kind: "decision", id: "mwvbyqvw-1ryaz91-1", state: stateFor(1), action: 1, probability: 0.95, pad: "x".repeat(150) };
+  let appended = 0;
+  const end = performance.now() + seconds * 1000;
+  try {
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (performance.now() < end) {
+          await log.append(record);
+          appended += 1;
+        }
+      }),
+    );
+  } finally {
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  batchSeconds.sort((a, b) => a - b);
+  const median = batchSeconds[batchSeconds.length >> 1] * 1000;
+  console.log(
+    `log-only        ${Math.round(appended / seconds)} durable records/s with 32 concurrent appenders ` +
+      `(context: the disk's share), median batch write ${median.toFixed(3)} ms over ${batchSeconds.length} batches`,
+  );
+}
+
 if (process.argv[2] === "--server") {
   await runServer(process.argv[3], process.argv[4]);
 } else {
@@ -227,4 +258,5 @@ if (process.argv[2] === "--server") {
   await httpScenario("log-safety", seconds, { rps: 26_000, p99: 3 });
   await httpScenario("canary-shadows", seconds, { rps: 13_000 });
   await inProcess(50_000);
+  await logOnly(3);
 }

@@ -1,19 +1,20 @@
-import { close, closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, open, openSync, readdirSync, readFileSync, rmSync, write, writeFileSync, writeSync } from "node:fs";
+import { close, closeSync, constants as fsConstants, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, open, openSync, readdirSync, readFileSync, rmSync, write, writeFileSync, writeSync } from "node:fs";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { ServeError } from "./errors.js";
 
 /**
- * The decision log: append-only JSONL segments with group commit. Records appended while a flush is in flight
- * join the next batch; a batch is written and fdatasync'ed as one unit, and every `append` promise in it resolves
- * only then. The service answers a request only after its record's promise resolves, so an answered decision
- * survives `kill -9` (and, with `durable`, power loss). A crash can leave a torn last line in the newest segment:
- * it belonged to an unanswered request, and the reader skips it. A restart always opens a fresh segment.
+ * The decision log: append-only JSONL segments with group commit. Records appended during one turn of the event
+ * loop form a batch; a batch is written durably as one unit (O_DSYNC, or write + fdatasync), and every `append`
+ * promise in it resolves only then, in batch order. The service answers a request only after its record's
+ * promise resolves, so an answered decision survives `kill -9` (and, with `durable`, power loss). A crash can
+ * leave a torn last line in the newest segment: it belonged to an unanswered request, and the reader skips it.
+ * A restart always opens a fresh segment.
  *
- * Durable segments are preallocated: created zero-filled to `maxSegmentBytes` and overwritten in place, so an
- * fdatasync flushes data blocks without a file-size (metadata) journal commit, which is several times faster on
- * ext4-like file systems (the WAL trick). Readers stop at the first NUL byte. The next segment is zero-filled in
- * the background while the current one fills up.
+ * Durable segments are preallocated: created zero-filled to `maxSegmentBytes` and overwritten in place, so a
+ * synchronous write flushes data blocks without a file-size (metadata) journal commit, which is several times
+ * faster on ext4-like file systems (the WAL trick). Readers stop at the first NUL byte. The next segment is
+ * zero-filled in the background while the current one fills up.
  *
  * Segment names sort by creation time: `decisions-<ms since epoch, 13 digits>-<pid>-<seq>.jsonl`.
  */
@@ -44,22 +45,27 @@ interface Batch {
 interface Segment {
   fd: number;
   path: string;
-  pendingSyncs: number;
+  /** Writes issued and not yet completed. */
+  pendingWrites: number;
   /** Rotated away from; closed once its last sync completes. */
   retired: boolean;
 }
 
 interface WrittenBatch {
   batch: Batch;
-  segment: Segment;
-  synced: boolean;
+  /** On disk (durable) or written (otherwise). */
+  done: boolean;
 }
 
 /**
- * fdatasyncs in flight at once. Each holds a libuv thread-pool thread (4 by default; UV_THREADPOOL_SIZE raises it);
- * overlapping syncs measured about twice the throughput of 2 on a contended virtual disk (bench/serve.ts).
+ * Batch writes in flight at once. Durable segments are opened O_DSYNC, so a write completes only once its data is
+ * on disk: one thread-pool round trip per batch instead of a write and then an fdatasync. Writes go to reserved
+ * offsets, so several may be in flight; batches still resolve in order, so no answered decision can sit behind a
+ * gap (zeros) that a reader after a crash would stop at.
  */
-const MAX_SYNCS = 4;
+const MAX_WRITES = 4;
+/** O_DSYNC where the platform has it; elsewhere each write is followed by an fdatasync. */
+const DSYNC_FLAG = fsConstants.O_DSYNC;
 const ZERO_CHUNK = 1 << 20;
 const openAsync = promisify(open);
 const fdatasyncAsync = promisify(fdatasync);
@@ -95,8 +101,8 @@ export class DecisionLog {
   private preparing: Promise<void> | null = null;
   private discardPrepared = false;
   private current: Batch = newBatch();
-  private writing = false;
-  private syncsInFlight = 0;
+  private writesInFlight = 0;
+  /** Batches issued and not yet resolved, in order. */
   private readonly unsynced: WrittenBatch[] = [];
   private scheduled = false;
   private closed = false;
@@ -140,7 +146,7 @@ export class DecisionLog {
 
   private createSegmentSync(): Segment {
     const path = this.nextSegmentPath();
-    const fd = openSync(path, "wx");
+    let fd = openSync(path, "wx");
     if (this.preallocate) {
       const zeros = Buffer.alloc(Math.min(ZERO_CHUNK, this.maxSegmentBytes));
       for (let done = 0; done < this.maxSegmentBytes; ) {
@@ -149,9 +155,13 @@ export class DecisionLog {
       }
       fdatasyncSync(fd);
     }
+    if (this.durable && DSYNC_FLAG !== undefined) {
+      closeSync(fd);
+      fd = openSync(path, fsConstants.O_WRONLY | DSYNC_FLAG);
+    }
     this.syncDirectory();
     this.stats.segments += 1;
-    return { fd, path, pendingSyncs: 0, retired: false };
+    return { fd, path, pendingWrites: 0, retired: false };
   }
 
   /** Zero-fills the next segment without blocking the event loop. */
@@ -159,13 +169,17 @@ export class DecisionLog {
     if (!this.preallocate || this.next || this.preparing || this.closed) return;
     const path = this.nextSegmentPath();
     this.preparing = (async () => {
-      const fd = await openAsync(path, "wx");
+      let fd = await openAsync(path, "wx");
       try {
         const zeros = Buffer.alloc(Math.min(ZERO_CHUNK, this.maxSegmentBytes));
         for (let done = 0; done < this.maxSegmentBytes; ) {
           done += await writeAsync(fd, zeros, 0, Math.min(zeros.length, this.maxSegmentBytes - done), done);
         }
         await fdatasyncAsync(fd);
+        if (this.durable && DSYNC_FLAG !== undefined) {
+          close(fd, () => undefined);
+          fd = await openAsync(path, fsConstants.O_WRONLY | DSYNC_FLAG);
+        }
         this.syncDirectory();
       } catch (error) {
         close(fd, () => undefined);
@@ -178,7 +192,7 @@ export class DecisionLog {
         rmSync(path, { force: true });
         return;
       }
-      this.next = { fd, path, pendingSyncs: 0, retired: false };
+      this.next = { fd, path, pendingWrites: 0, retired: false };
     })()
       .catch(() => undefined)
       .finally(() => {
@@ -196,7 +210,7 @@ export class DecisionLog {
     if (this.closed) return Promise.reject(new ServeError("log_unavailable", "decision log is closed"));
     const batch = this.current;
     batch.lines.push(line);
-    if (!this.writing && !this.scheduled) {
+    if (!this.scheduled) {
       this.scheduled = true;
       if (this.commitDelayMs > 0) setTimeout(() => this.flush(), this.commitDelayMs);
       else setImmediate(() => this.flush());
@@ -204,15 +218,10 @@ export class DecisionLog {
     return batch.promise;
   }
 
-  /**
-   * Writes are serialised (appends must not interleave) but fdatasyncs are pipelined: while one batch is being
-   * synced the next one is written and its sync issued, up to MAX_SYNCS in flight. A batch resolves once a sync
-   * issued after its write on the same segment completes, and batches resolve in order.
-   */
+  /** Writes the queued records as one batch at a reserved offset; called once per event-loop turn with records. */
   private flush(): void {
     this.scheduled = false;
-    if (this.failure || this.writing || this.syncsInFlight >= MAX_SYNCS || this.current.lines.length === 0) return;
-    this.writing = true;
+    if (this.failure || this.writesInFlight >= MAX_WRITES || this.current.lines.length === 0) return;
     const batch = this.current;
     this.current = newBatch();
     const buffer = Buffer.from(batch.lines.join("\n") + "\n", "utf8");
@@ -226,52 +235,42 @@ export class DecisionLog {
     const segment = this.segment;
     const position = this.offset;
     this.offset += buffer.length;
-    const written: WrittenBatch = { batch, segment, synced: false };
+    const written: WrittenBatch = { batch, done: false };
+    this.unsynced.push(written);
+    this.writesInFlight += 1;
+    segment.pendingWrites += 1;
     const started = performance.now();
+    const complete = (error: Error | null): void => {
+      this.writesInFlight -= 1;
+      segment.pendingWrites -= 1;
+      if (error) return this.fail(error, null);
+      this.stats.records += batch.lines.length;
+      this.stats.batches += 1;
+      this.stats.bytes += buffer.length;
+      if (this.durable) this.onBatch?.(batch.lines.length, (performance.now() - started) / 1000);
+      written.done = true;
+      this.resolveSynced();
+      if (segment.retired && segment.pendingWrites === 0) this.closeSegment(segment);
+      if (this.offset * 2 > this.maxSegmentBytes) this.prepareNext();
+      if (this.current.lines.length > 0 && !this.scheduled) this.flush();
+    };
     const writeFrom = (done: number): void => {
       write(segment.fd, buffer, done, buffer.length - done, position + done, (error, count) => {
-        if (error) return this.fail(error, batch);
+        if (error) return complete(error);
         if (done + count < buffer.length) return writeFrom(done + count);
-        this.writing = false;
-        this.stats.records += batch.lines.length;
-        this.stats.batches += 1;
-        this.stats.bytes += buffer.length;
-        this.unsynced.push(written);
-        if (!this.durable) {
-          written.synced = true;
-          this.resolveSynced();
-        } else {
-          this.syncsInFlight += 1;
-          segment.pendingSyncs += 1;
-          fdatasync(segment.fd, (syncError) => {
-            this.syncsInFlight -= 1;
-            segment.pendingSyncs -= 1;
-            if (syncError) return this.fail(syncError, null);
-            this.onBatch?.(batch.lines.length, (performance.now() - started) / 1000);
-            // Everything written to this segment before the sync was issued is now on disk.
-            for (const entry of this.unsynced) {
-              if (entry.segment === segment) entry.synced = true;
-              if (entry === written) break;
-            }
-            this.resolveSynced();
-            if (segment.retired && segment.pendingSyncs === 0) this.closeSegment(segment);
-            this.flush();
-          });
-        }
-        if (this.offset * 2 > this.maxSegmentBytes) this.prepareNext();
-        this.flush();
+        if (this.durable && DSYNC_FLAG === undefined) return fdatasync(segment.fd, (syncError) => complete(syncError));
+        complete(null);
       });
     };
     writeFrom(0);
   }
 
   private resolveSynced(): void {
-    while (this.unsynced.length > 0 && this.unsynced[0].synced) this.unsynced.shift()!.batch.resolve();
+    while (this.unsynced.length > 0 && this.unsynced[0].done) this.unsynced.shift()!.batch.resolve();
   }
 
   private fail(error: Error, batch: Batch | null): void {
     this.failure = error;
-    this.writing = false;
     const coded = new ServeError("log_unavailable", error.message);
     batch?.reject(coded);
     for (const entry of this.unsynced.splice(0)) entry.batch.reject(coded);
@@ -287,7 +286,7 @@ export class DecisionLog {
     if (next) this.stats.segments += 1;
     this.offset = 0;
     old.retired = true;
-    if (old.pendingSyncs === 0) this.closeSegment(old);
+    if (old.pendingWrites === 0) this.closeSegment(old);
   }
 
   private closeSegment(segment: Segment): void {
@@ -298,7 +297,7 @@ export class DecisionLog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    while (!this.failure && (this.current.lines.length > 0 || this.writing || this.syncsInFlight > 0 || this.unsynced.length > 0)) {
+    while (!this.failure && (this.current.lines.length > 0 || this.writesInFlight > 0 || this.unsynced.length > 0)) {
       if (this.current.lines.length > 0 && !this.scheduled) this.flush();
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
