@@ -21,11 +21,12 @@ import { register as registerSplit } from "./commands/split.js";
 import { register as registerFilter } from "./commands/filter.js";
 import { register as registerServe } from "./commands/serve.js";
 import { register as registerDemo } from "./commands/demo.js";
+import { register as registerPipeline } from "./commands/pipeline.js";
 import { register as registerMonitor } from "./commands/monitor.js";
 import { register as registerUi } from "./commands/ui.js";
 
 /** Each command module adds its subcommand(s) to the program; the CLI has no logic of its own. */
-const commandModules: Array<(program: Command) => void> = [registerOpe, registerSelect, registerRuns, registerPolicies, registerPromote, registerRollback, registerAudit, registerTokens, registerSimulate, registerRollout, registerTrain, registerPredict, registerIngest, registerValidate, registerStats, registerDatasets, registerSplit, registerFilter, registerServe, registerDemo, registerMonitor, registerUi];
+const commandModules: Array<(program: Command) => void> = [registerOpe, registerSelect, registerRuns, registerPolicies, registerPromote, registerRollback, registerAudit, registerTokens, registerSimulate, registerRollout, registerTrain, registerPredict, registerIngest, registerValidate, registerStats, registerDatasets, registerSplit, registerFilter, registerServe, registerDemo, registerMonitor, registerUi, registerPipeline];
 
 export function buildProgram(): Command {
   const program = new Command("hindcast")

@@ -66,7 +66,7 @@ describe("hindcast demo (small)", { timeout: 120_000 }, () => {
     assert.deepEqual(train.parents.map((p) => `${p.name}@${p.version}`), [result.datasets.logs]);
     const estimators = lineage.evaluations.map((e) => e.estimator).sort();
     assert.deepEqual(estimators, ["fqe", "wdr"]);
-    assert.ok(lineage.evaluations.every((e) => e.split === "test" && `${e.dataset.name}@${e.dataset.version}` === result.datasets.test));
+    assert.ok(lineage.evaluations.every((e) => e.split === "heldout" && `${e.dataset.name}@${e.dataset.version}` === result.datasets.test));
     // The registered identity is the artifact's content.
     const onnx = readFileSync(join(lineage.policy.artifactPath, "policy.onnx"));
     assert.equal(lineage.policy.sha256, createHash("sha256").update(onnx).digest("hex"));

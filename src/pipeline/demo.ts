@@ -118,7 +118,7 @@ export const DEMO_SIZES: Record<"full" | "small", DemoSizes> = {
 /** Gates the demo stores in its registry: meaningful (an OPE lower bound, shadow/canary evidence) yet reachable at demo sizes. */
 export function demoGates(sizes: DemoSizes): GateConfigInput {
   return {
-    shadow: { opeLowerBound: { split: "test", estimator: "wdr", margin: 0 } },
+    shadow: { opeLowerBound: { split: "heldout", estimator: "wdr", margin: 0 } },
     canary: { minShadowDecisions: Math.floor((sizes.shadowEpisodes * 288) / 2), maxShadowSafetyViolations: 0, maxFraction: 0.5 },
     // Exploration's random scale-downs under load are replaced by the safety rule and count against the policy
     // that explored, so the canary may show a few (2% of the required decisions).
@@ -346,7 +346,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       value: baseline.value,
       lower: baseline.interval?.lower ?? baseline.lowerBound.value,
       upper: baseline.interval?.upper ?? baseline.value,
-      split: "test",
+      split: "heldout",
       dataset: testRef,
       diagnostics: { behavior: DEMO_BEHAVIOR },
     });
@@ -359,7 +359,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           lower: estimate.lowerBound.value,
           upper: estimate.interval?.upper ?? estimate.value,
           confidence: estimate.lowerBound.confidence,
-          split: "test",
+          split: "heldout",
           dataset: testRef,
           diagnostics: { ...estimate.diagnostics, interval: estimate.interval, exploration: { kind: "epsilon", epsilon: SERVE_EPSILON } },
         });
@@ -381,7 +381,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     end([
       `${winner}: run ${lineage.run?.id} (${lineage.run?.algorithm}, seed ${lineage.run?.seed}) on ${lineage.dataset?.name}@${lineage.dataset?.version} ${lineage.dataset?.hash.slice(0, 19)}..., ${lineage.evaluations.length} evaluations`,
       `${today} bootstrapped into production of deployment "${DEMO_DEPLOYMENT}" (audited)`,
-      `gates: shadow needs WDR lower bound on test >= behaviour value; canary needs ${gates.canary!.minShadowDecisions} shadow decisions; production needs ${gates.production!.minCanaryDecisions} canary decisions, ${gates.production!.canaryWindowSeconds}s, no guard failure`,
+      `gates: shadow needs the WDR lower bound on the held-out days >= the behaviour policy's value; canary needs ${gates.canary!.minShadowDecisions} shadow decisions; production needs ${gates.production!.minCanaryDecisions} canary decisions, ${gates.production!.canaryWindowSeconds}s, no guard failure`,
     ]);
 
     // 7. Serve in-process: shadow, then canary at 10%.

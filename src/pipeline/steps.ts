@@ -135,6 +135,8 @@ export interface TrainedPolicy {
   seconds: number;
   /** True when a finished artifact from an earlier (interrupted) attempt was reused. */
   reused: boolean;
+  /** The checkpoint step an interrupted run was resumed from, or null. */
+  resumedFrom: number | null;
 }
 
 /**
@@ -168,6 +170,7 @@ export async function trainPolicy(
   });
   let manifest: PolicyManifest;
   let reused = false;
+  let resumedFrom: number | null = null;
   try {
     if (existsSync(join(artifactDir, "manifest.json"))) {
       manifest = JSON.parse(readFileSync(join(artifactDir, "manifest.json"), "utf8")) as PolicyManifest;
@@ -186,6 +189,7 @@ export async function trainPolicy(
       });
       manifest = await algorithm.save(artifactDir);
       await algorithm.releasePolicy();
+      resumedFrom = result.startStep > 0 ? result.startStep : null;
       await options.registry.logMetrics(
         run.id,
         Object.entries(result.finalMetrics)
@@ -198,7 +202,7 @@ export async function trainPolicy(
     throw error;
   }
   await options.registry.updateRun(run.id, { status: "succeeded", artifacts: { policy: artifactDir, run: options.outDir } });
-  return { runId: run.id, artifactDir, manifest, seconds: (performance.now() - started) / 1000, reused };
+  return { runId: run.id, artifactDir, manifest, seconds: (performance.now() - started) / 1000, reused, resumedFrom };
 }
 
 /** Registers a trained artifact as policy NAME (a new version unless the same artifact is already registered). */
