@@ -145,7 +145,7 @@ async function logBatchSummary(url: string): Promise<string> {
     if (!(batches > 0)) return "";
     const seconds = value("hindcast_serve_log_batch_seconds_sum") / batches;
     const records = value("hindcast_serve_log_batch_records_sum") / batches;
-    return `; log batches: ${records.toFixed(1)} records, ${(seconds * 1000).toFixed(2)} ms write+fdatasync on average`;
+    return `; log batches: ${records.toFixed(1)} records, ${(seconds * 1000).toFixed(2)} ms to a durable write on average`;
   } catch {
     return "";
   }

@@ -31,7 +31,7 @@ export interface DecisionLogOptions {
    * share one fdatasync (like PostgreSQL's commit_delay). 0 writes on the next turn of the event loop.
    */
   commitDelayMs?: number;
-  /** Called per durable batch with its record count and its write-to-synced time in seconds (for metrics). */
+  /** Called per durable batch with its record count and its issue-to-durable time in seconds (for metrics). */
   onBatch?: (records: number, seconds: number) => void;
 }
 

@@ -91,7 +91,7 @@ export class ServeMetrics {
     this.killSwitch = new Gauge({ name: "hindcast_serve_kill_switch", help: "1 while the kill switch is on", registers });
     this.logBatchSeconds = new Histogram({
       name: "hindcast_serve_log_batch_seconds",
-      help: "Decision-log group commit: time from a batch's write to its fdatasync completing",
+      help: "Decision-log group commit: time from issuing a batch write to it being durable",
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
       registers,
     });
