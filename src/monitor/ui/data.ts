@@ -302,15 +302,13 @@ export class DashboardData {
       if (e.state === "firing") firing.set(e.key, e);
       else firing.delete(e.key);
     }
-    const audit = this.sources.registry ? (await this.sources.registry.audit({ action: "monitor.alert", limit: 200 })).map((a) => ({ at: a.at, subject: a.subject, details: a.details })) : [];
     const service = [...this.serviceAlerts].reverse();
-    const none = events.length === 0 && service.length === 0 && audit.length === 0;
+    const none = events.length === 0 && service.length === 0;
     return {
       generatedAt: this.stamp(),
       firing: [...firing.values()],
       events: [...events].reverse(),
       service,
-      audit,
       ...(none
         ? { empty: { what: "No alerts: no rule fired over the decision log window.", run: window ? "nothing; this is good news (hindcast monitor --log DIR evaluates the rules continuously)" : "hindcast serve (or pass --log DIR) so there are decisions to evaluate" } }
         : {}),

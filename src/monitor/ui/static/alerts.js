@@ -51,13 +51,5 @@
         { label: "Reason", value: (e) => e.reason },
       ], data.service));
     }
-    if (data.audit.length > 0) {
-      content.append(el("h2", {}, "Alerts in the registry's audit log"));
-      content.append(table([
-        { label: "When", value: (e) => when(e.at) },
-        { label: "Subject", value: (e) => e.subject },
-        { label: "Details", value: (e) => el("code", {}, JSON.stringify(e.details)) },
-      ], data.audit));
-    }
   });
 })();
