@@ -112,7 +112,7 @@ export class DecisionLog {
 
   constructor(options: DecisionLogOptions) {
     this.dir = options.dir;
-    this.maxSegmentBytes = options.maxSegmentBytes ?? 64 * 1024 * 1024;
+    this.maxSegmentBytes = options.maxSegmentBytes ?? 32 * 1024 * 1024;
     this.durable = options.durable ?? true;
     this.preallocate = options.preallocate ?? this.durable;
     this.commitDelayMs = options.commitDelayMs ?? 0;
