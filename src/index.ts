@@ -167,3 +167,12 @@ export { seedDashboardDemo } from "./monitor/ui/demo.js";
 export { demoDecisionRecords, demoDecisionLogText } from "./monitor/demo.js";
 export { MonitorError } from "./monitor/errors.js";
 export type { MonitorErrorCode } from "./monitor/errors.js";
+// The closed loop: the end-to-end demo and declarative retraining pipelines (step reuse and resume via the registry).
+export { runDemo, demoGates, DEMO_SIZES } from "./pipeline/demo.js";
+export type { DemoOptions, DemoResult, DemoEvent, DemoSizes, CandidateSummary } from "./pipeline/demo.js";
+export { runPipeline, loadPipeline, parsePipeline, expandCandidates, pipelineSchema } from "./pipeline/pipeline.js";
+export type { PipelineConfig, PipelineInput, PipelineResult, PipelineEvent, PipelineStepResult, RunPipelineOptions } from "./pipeline/pipeline.js";
+export { driveTraffic } from "./pipeline/traffic.js";
+export type { TrafficOptions, TrafficResult } from "./pipeline/traffic.js";
+export { PipelineError } from "./pipeline/errors.js";
+export type { PipelineErrorCode } from "./pipeline/errors.js";

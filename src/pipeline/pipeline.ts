@@ -233,7 +233,7 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
     const inputHash = contentHash(inputs);
     const started = performance.now();
     const previous: StepRecord | null = options.rerun ? null : await registry.findStep(config.name, name, inputHash);
-    if (previous && previous.status === "succeeded" && stillValid(previous.outputs as T)) {
+    if (previous && (previous.status === "succeeded" || previous.status === "skipped") && stillValid(previous.outputs as T)) {
       emit({ kind: "step", name, status: "reused", summary: summarize(previous.outputs) });
       results.push({ name, inputHash, outcome: "reused", outputs: previous.outputs, seconds: 0 });
       return previous.outputs as T;

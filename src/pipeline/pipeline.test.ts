@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { listVersions } from "../data/store.js";
+import { openRegistry } from "../registry/open.js";
+import { expandCandidates, parsePipeline, runPipeline, type PipelineInput } from "./pipeline.js";
+
+const root = mkdtempSync(join(tmpdir(), "hindcast-pipeline-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function config(name: string, dir: string): PipelineInput {
+  return {
+    name,
+    store: join(dir, "datasets"),
+    registry: `sqlite:${join(dir, "registry.db")}`,
+    workDir: join(dir, "work"),
+    source: { simulate: { env: "autoscaling", behavior: "eps-greedy(heuristic, 0.2)", episodes: 30, seed: 3, corruptRows: 1 } },
+    dataset: "logs",
+    validation: { maxQuarantineFraction: 0.1 },
+    split: { fractions: [0.7, 0.3], seed: 1 },
+    algorithms: [{ name: "discrete_bc", steps: 400, seeds: [5], config: { hiddenSizes: [16], batchSize: 64 } }],
+    ope: { bootstrap: 20, fqeSteps: 100 },
+    promote: { policy: "scaler", deployment: "autoscaling", to: "registered" },
+  };
+}
+
+const STEP_NAMES = ["source", "ingest", "split", "train:discrete_bc:s5", "ope:discrete_bc:s5", "select", "register"];
+
+describe("pipeline", { timeout: 120_000 }, () => {
+  it("expands sweeps and seeds into one candidate per combination", () => {
+    const parsed = parsePipeline({
+      ...config("grid", root),
+      algorithms: [{ name: "discrete_cql", steps: 10, seeds: [1, 2], sweep: { alpha: [0.5, 1, 2], batchSize: [32, 64] } }],
+    });
+    const candidates = expandCandidates(parsed);
+    assert.equal(candidates.length, 3 * 2 * 2);
+    assert.equal(new Set(candidates.map((c) => c.label)).size, 12);
+    assert.deepEqual(candidates[0], { label: 'discrete_cql[alpha=0.5,batchSize=32]:s1', algorithm: "discrete_cql", config: { alpha: 0.5, batchSize: 32 }, steps: 10, seed: 1 });
+  });
+
+  it("refuses an invalid file with the field named", () => {
+    assert.throws(() => parsePipeline({ ...config("bad", root), split: { fractions: [0.8, -0.2] } }), (error: Error & { code?: string; details?: { field?: string } }) => {
+      assert.equal(error.code, "invalid_pipeline");
+      assert.equal(error.details?.field, "split.fractions.1");
+      return true;
+    });
+  });
+
+  it("reuses every finished step when rerun with the same inputs", async () => {
+    const dir = join(root, "idempotent");
+    const parsed = parsePipeline(config("idem", dir));
+    const first = await runPipeline(parsed, { codeVersion: "test" });
+    assert.deepEqual(first.steps.map((s) => s.name), STEP_NAMES);
+    assert.ok(first.steps.every((s) => s.outcome !== "reused"));
+    const registry = await openRegistry(`sqlite:${join(dir, "registry.db")}`);
+    const runsBefore = (await registry.listRuns()).length;
+    await registry.close();
+    const versionsBefore = listVersions(join(dir, "datasets"), "logs").length;
+
+    const second = await runPipeline(parsed, { codeVersion: "test" });
+    assert.ok(second.steps.every((s) => s.outcome === "reused"), JSON.stringify(second.steps.map((s) => [s.name, s.outcome])));
+    assert.deepEqual(second.steps.map((s) => s.outputs), first.steps.map((s) => s.outputs));
+    assert.equal(listVersions(join(dir, "datasets"), "logs").length, versionsBefore);
+    const after = await openRegistry(`sqlite:${join(dir, "registry.db")}`);
+    assert.equal((await after.listRuns()).length, runsBefore);
+    const steps = await after.listSteps("idem");
+    assert.deepEqual(steps.map((s) => s.name), STEP_NAMES);
+    assert.ok(steps.every((s) => s.status === "succeeded" || (s.name === "register" && s.status === "skipped")));
+    await after.close();
+
+    // A changed input (another split seed) reruns the split and everything after it, not the steps before.
+    const changed = await runPipeline(parsePipeline({ ...config("idem", dir), split: { fractions: [0.7, 0.3], seed: 2 } }), { codeVersion: "test" });
+    assert.deepEqual(changed.steps.map((s) => s.outcome).slice(0, 3), ["reused", "reused", "ran"]);
+    assert.ok(changed.steps.slice(3).every((s) => s.outcome !== "reused"));
+  });
+
+  it("resumes after a crash mid-training from the run's checkpoint, to the same artifact", async () => {
+    const dir = join(root, "crash");
+    const parsed = parsePipeline(config("crashy", dir));
+    const crash = new Error("simulated crash");
+    await assert.rejects(
+      runPipeline(parsed, {
+        codeVersion: "test",
+        onEvent: (event) => {
+          if (event.kind === "progress" && event.name.startsWith("train:") && event.done >= 200) throw crash;
+        },
+      }),
+      (error) => error === crash,
+    );
+    const registry = await openRegistry(`sqlite:${join(dir, "registry.db")}`);
+    const recorded = Object.fromEntries((await registry.listSteps("crashy")).map((s) => [s.name, s.status]));
+    assert.deepEqual(recorded, { source: "succeeded", ingest: "succeeded", split: "succeeded", "train:discrete_bc:s5": "failed" });
+    await registry.close();
+
+    const resumed = await runPipeline(parsed, { codeVersion: "test" });
+    assert.deepEqual(resumed.steps.map((s) => s.outcome).slice(0, 4), ["reused", "reused", "reused", "ran"]);
+    const train = resumed.steps[3]!.outputs;
+    // Checkpoints every 100 steps; the crash came at step 200 before that step's checkpoint was written.
+    assert.equal(train.resumedFrom, 100);
+
+    // An uninterrupted run of the same pipeline elsewhere yields the same policy, bit for bit.
+    const clean = await runPipeline(parsePipeline(config("clean", join(root, "clean"))), { codeVersion: "test" });
+    assert.equal(clean.steps[3]!.outputs.resumedFrom, null);
+    assert.equal(train.sha256, clean.steps[3]!.outputs.sha256);
+  });
+});
