@@ -35,6 +35,11 @@ export interface Evaluation {
   drift: Array<{ deployment: string; report: DriftReport }>;
 }
 
+/** The rules' thresholds decide what a drift report calls flagged and drifted, unless the context overrides them. */
+export function driftOptions(rules: MonitorRules, context: EvaluationContext): EvaluationContext["drift"] {
+  return { psiThreshold: rules.drift.psi, alpha: rules.drift.mmdPValue, ...context.drift };
+}
+
 /** First index with ts >= value (decisions sorted by ts). */
 function lowerBound(decisions: readonly MonitoredDecision[], tsMs: number): number {
   let low = 0;
@@ -88,7 +93,7 @@ export function evaluateAt(decisions: readonly MonitoredDecision[], atMs: number
   const windowDecisions = decisions.slice(lowerBound(decisions, atMs - (context.windowSeconds ?? 3600) * 1000), end);
   const candidates = burnRateCandidates(series, at, rules);
   candidates.push(...rewardGapCandidates(windowDecisions, context, rules));
-  const drift = context.reference ? driftByDeployment(windowDecisions, context.reference, context.drift) : [];
+  const drift = context.reference ? driftByDeployment(windowDecisions, context.reference, driftOptions(rules, context)) : [];
   for (const d of drift) candidates.push(driftCandidate(d.report, d.deployment, d.policy, rules));
   return {
     at: new Date(atMs).toISOString(),
@@ -137,7 +142,7 @@ export function replayDecisionLog(
     candidates.push(...rewardGapCandidates(windowDecisions, context, rules));
     if (context.reference !== undefined && atMs >= nextDriftMs) {
       nextDriftMs = atMs + driftEvery * 1000;
-      for (const d of driftByDeployment(windowDecisions, context.reference, context.drift)) candidates.push(driftCandidate(d.report, d.deployment, d.policy, rules));
+      for (const d of driftByDeployment(windowDecisions, context.reference, driftOptions(rules, context))) candidates.push(driftCandidate(d.report, d.deployment, d.policy, rules));
     } else {
       // Without a drift evaluation this tick, drift alerts stay as they were.
       candidates.push(...heldDrift(manager));

@@ -5,7 +5,7 @@
  */
 import type { Registry } from "../../registry/types.js";
 import { readDecisionWindow, type DecisionWindow, type MonitoredDecision } from "../decision-log.js";
-import { driftByDeployment, replayDecisionLog, type EvaluationContext } from "../evaluate.js";
+import { driftByDeployment, driftOptions, replayDecisionLog, type EvaluationContext } from "../evaluate.js";
 import { percentile } from "../measures.js";
 import { parseMonitorRules, type AlertEvent, type MonitorRules } from "../rules.js";
 
@@ -266,12 +266,12 @@ export class DashboardData {
     const nowMs = this.now();
     const slices = 12;
     const slice = Math.max(MINUTE, Math.floor(((this.sources.windowSeconds ?? 6 * 3600) * 1000) / slices));
-    const latest = driftByDeployment(window.decisions, reference, { mmd: { sampleSize: 300, permutations: 100 } });
+    const latest = driftByDeployment(window.decisions, reference, { ...driftOptions(this.rules, {}), mmd: { sampleSize: 300, permutations: 100 } });
     const trend: Record<string, Array<{ at: string; mmd: number | null; pValue: number | null; driftIndex: number }>> = {};
     for (let i = slices - 1; i >= 0; i--) {
       const to = nowMs - i * slice;
       const part = window.decisions.filter((d) => d.ts > to - slice && d.ts <= to);
-      for (const d of driftByDeployment(part, reference, { mmd: { sampleSize: 150, permutations: 50 } })) {
+      for (const d of driftByDeployment(part, reference, { ...driftOptions(this.rules, {}), mmd: { sampleSize: 150, permutations: 50 } })) {
         (trend[d.deployment] ??= []).push({ at: new Date(to).toISOString(), mmd: d.report.mmd?.statistic ?? null, pValue: d.report.mmd?.pValue ?? null, driftIndex: d.report.driftIndex });
       }
     }
