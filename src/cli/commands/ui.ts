@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify from "fastify";
+import { resolveStoreDir } from "../../data/store.js";
 import { openRegistryFromEnv } from "../../registry/index.js";
 import { datasetReference } from "../../monitor/context.js";
 import { loadMonitorRules } from "../../monitor/rules.js";
@@ -33,7 +34,7 @@ export function register(program: Command): void {
     .option("--port <port>", "port (0 picks a free one)", "8081")
     .option("--log <path>", "decision log directory for the deployments, drift and alerts pages")
     .option("--reference <dataset>", "training dataset version NAME@N for the drift page")
-    .option("--store <dir>", "dataset store directory (default $HINDCAST_STORE or .hindcast/datasets)")
+    .option("--store <dir>", "dataset store directory for dataset statistics and --reference (default $HINDCAST_STORE or .hindcast/datasets)")
     .option("--rules <file>", "alert rule settings (YAML/JSON)")
     .option("--window <seconds>", "how far back the live pages look", "21600")
     .option("--demo", "serve a seeded demo (in-memory registry, synthetic decision log) instead")
@@ -49,6 +50,7 @@ export function register(program: Command): void {
           registry: await openRegistryFromEnv({ registry: flags.registry, token: flags.token }),
           logPath: flags.log,
           windowSeconds: Number(flags.window),
+          store: resolveStoreDir(flags.store),
           ...(flags.reference ? { reference: await datasetReference(flags.store, flags.reference) } : {}),
           ...(flags.rules ? { rules: loadMonitorRules(flags.rules) } : {}),
         };

@@ -3,6 +3,7 @@
  * behaviour) and, when mounted inside the decision service, the service itself (status, canary guard, alerts).
  * Every answer carries `generatedAt` and, when there is nothing to show, an `empty` hint naming what to run.
  */
+import { datasetStats, type DatasetStats } from "../../data/stats.js";
 import type { Registry } from "../../registry/types.js";
 import { readDecisionWindow, type DecisionWindow, type MonitoredDecision } from "../decision-log.js";
 import { driftByDeployment, driftOptions, replayDecisionLog, type EvaluationContext } from "../evaluate.js";
@@ -27,6 +28,8 @@ export interface DashboardSources {
   /** Training-data states for the drift page. */
   reference?: EvaluationContext["reference"];
   rules?: MonitorRules;
+  /** Dataset store directory: when a registered version is in it, the datasets page shows its statistics. */
+  store?: string;
   /** Trailing window the live pages cover (default 6 hours). */
   windowSeconds?: number;
   now?: () => number;
@@ -50,6 +53,21 @@ export class DashboardData {
   private cache: { key: string; value: unknown; until: number } | null = null;
   /** The drift and alerts pages recompute statistics over the whole window: their answers are kept 30 s. */
   private readonly memo = new Map<string, { value: PageData; until: number }>();
+  /** Dataset versions are immutable: their statistics are computed once. */
+  private readonly stats = new Map<string, DatasetStats | null>();
+
+  private async versionStats(ref: string): Promise<DatasetStats | null> {
+    if (this.sources.store === undefined) return null;
+    if (!this.stats.has(ref)) {
+      try {
+        this.stats.set(ref, await datasetStats(this.sources.store, ref));
+      } catch {
+        // Registered elsewhere, or the store is not on this machine: the page says statistics are unavailable.
+        this.stats.set(ref, null);
+      }
+    }
+    return this.stats.get(ref)!;
+  }
 
   private async memoized(key: string, compute: () => Promise<PageData>): Promise<PageData> {
     const nowMs = this.now();
@@ -123,6 +141,7 @@ export class DashboardData {
     for (const v of versions) {
       const usage = await registry.trainedOn({ name: v.name, version: v.version });
       const manifest = v.manifest as Record<string, unknown>;
+      const stats = await this.versionStats(`${v.name}@${v.version}`);
       datasets.push({
         name: v.name,
         version: v.version,
@@ -132,7 +151,7 @@ export class DashboardData {
         featureNames: manifest.featureNames ?? [],
         parents: manifest.parents ?? [],
         transform: manifest.transform ?? null,
-        validation: manifest.validation ?? manifest.report ?? null,
+        stats: stats && { rows: stats.rows, episodes: stats.episodes, rewards: stats.rewards, returns: stats.returns, features: stats.features, actions: stats.actions },
         sensitiveFeatures: v.sensitiveFeatures,
         runs: usage.runs.map((r) => ({ id: r.id, algorithm: r.algorithm, status: r.status })),
         policies: usage.policies.map((p) => ({ ref: `${p.name}@${p.version}`, stage: p.stage, runId: p.runId })),

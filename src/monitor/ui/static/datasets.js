@@ -83,5 +83,29 @@
       { label: "quarantined", values: rows.map((d) => (d.counts ? d.counts.quarantined : null)), bars: true, color: "#d1495b" },
     ], { xLabels: rows.map((d) => `${d.name}@${d.version}`), height: 220 });
     content.append(el("h2", {}, "Lineage: parent versions → runs → policies"), el("div", { class: "card" }, lineage(rows)));
+    content.append(el("h2", {}, "Statistics"));
+    for (const d of rows) {
+      const card = el("section", { class: "card" }, el("h3", {}, `${d.name}@${d.version}`));
+      content.append(card);
+      if (!d.stats) {
+        card.append(el("p", {}, "Not in the local dataset store, so no statistics: start the dashboard with --store DIR where this version lives."));
+        continue;
+      }
+      const s = d.stats;
+      card.append(el("p", {}, `${fmt(s.rows, 0)} rows in ${fmt(s.episodes, 0)} episodes · reward mean ${fmt(s.rewards.mean)} (sd ${fmt(s.rewards.std)}) · episode return median ${fmt(s.returns.median)}`));
+      card.append(
+        table([
+          { label: "Feature", value: (f) => f.name + (f.sensitive ? " (sensitive)" : "") },
+          { label: "Mean", value: (f) => fmt(f.mean), num: true },
+          { label: "Std", value: (f) => fmt(f.std), num: true },
+          { label: "Min", value: (f) => fmt(f.min), num: true },
+          { label: "Median", value: (f) => fmt(f.median), num: true },
+          { label: "Max", value: (f) => fmt(f.max), num: true },
+        ], s.features),
+      );
+      if (s.actions.kind === "discrete") {
+        chart(card, `Logged actions, ${d.name}@${d.version}`, s.actions.counts.map((_, i) => i), [{ label: "count", values: s.actions.counts, bars: true }], { xLabels: s.actions.counts.map((_, i) => `action ${i}`), height: 180 });
+      }
+    }
   });
 })();
