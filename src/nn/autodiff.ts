@@ -79,8 +79,14 @@ function backward(node: Tensor, dy: Tensor, want: boolean[]): Grads {
       ];
     case "minimum":
     case "maximum": {
-      const pickA = node.op === "minimum" ? op.lessEqual(a, b) : op.greaterEqual(a, b);
-      return [want[0] ? back(op.where(pickA, dy, 0), a) : undefined, want[1] ? back(op.where(pickA, 0, dy), b) : undefined];
+      // Ties split the gradient in half between a and b, as torch.minimum/maximum do.
+      const aWins = node.op === "minimum" ? op.less(a, b) : op.greater(a, b);
+      const bWins = node.op === "minimum" ? op.greater(a, b) : op.less(a, b);
+      const half = op.mul(dy, 0.5);
+      return [
+        want[0] ? back(op.where(aWins, dy, op.where(bWins, 0, half)), a) : undefined,
+        want[1] ? back(op.where(bWins, dy, op.where(aWins, 0, half)), b) : undefined,
+      ];
     }
     case "where": {
       const cond = node.inputs[0]!;
@@ -136,7 +142,10 @@ function backward(node: Tensor, dy: Tensor, want: boolean[]): Grads {
       const { axes, keepDims } = node.attrs as { axes: number[]; keepDims: boolean };
       const yKept = keepDims ? y : op.reshape(y, keptShape(a, axes));
       const dyKept = keepDims ? dy : op.reshape(dy, keptShape(a, axes));
-      return [op.where(op.equal(a, yKept), op.broadcastTo(dyKept, a.shape), 0)];
+      // Tied extremes share the gradient evenly (torch.amax/amin semantics); the shares sum to dy.
+      const isExtreme = op.equal(a, yKept);
+      const ties = op.sum(op.cast(isExtreme, "float32"), axes, true);
+      return [op.where(isExtreme, op.broadcastTo(op.div(dyKept, ties), a.shape), 0)];
     }
     case "logSumExp": {
       const { axes, keepDims } = node.attrs as { axes: number[]; keepDims: boolean };

@@ -220,3 +220,35 @@ test("a composite loss (ensemble critic, tanh-Gaussian actor, CQL logsumexp, min
     }
   });
 });
+
+test("ties in max/min reductions and in minimum/maximum split the gradient evenly (as PyTorch), on both backends", async () => {
+  const g = new Graph();
+  const x = g.param("x", [2, 4], Float32Array.from([1, 3, 3, 2, 5, 5, 5, 0]));
+  const a = g.param("a", [3], Float32Array.from([1, 2, 3]));
+  const b = g.param("b", [3], Float32Array.from([1, 5, 0]));
+  // loss = 2*max(row 0) + 3*max(row 1) + min over all of x + sum(minimum(a, b)) + sum(maximum(a, b))
+  const rowMax = op.max(x, [1]);
+  const loss = op.add(
+    op.add(op.sum(op.mul(rowMax, g.constant([2, 3], [2]))), op.min(x)),
+    op.add(op.sum(op.minimum(a, b)), op.sum(op.maximum(a, b))),
+  );
+  const [dx, da, db] = gradients(loss, [x, a, b]);
+  // By hand: row 0's max 3 is tied twice (2/2 each), row 1's max 5 three times (3/3 each); the overall min 0 is unique.
+  // minimum and maximum: a tie (1 vs 1) gives 1/2 to each side from both ops; otherwise the winner takes 1 per op.
+  const want = { dx: [0, 1, 1, 0, 1, 1, 1, 1], da: [1, 1, 1], db: [1, 1, 1] };
+  const wantMinOnly = [0.5, 1, 0];
+  const [dMinA] = gradients(op.sum(op.minimum(a, b)), [a]);
+  g.output("dx", dx!);
+  g.output("da", da!);
+  g.output("db", db!);
+  g.output("dmina", dMinA!);
+  const interp = evaluate([dx!, da!, db!, dMinA!], { inputs: {}, states: { params: g.initialParams() } }, "float64");
+  const step = await compileStep(g, { backend: "ort" });
+  const viaOrt = await step.run({});
+  await step.dispose();
+  for (const [got, name] of [[interp[0]!, "dx"], [viaOrt.dx, "dx"], [interp[1]!, "da"], [viaOrt.da, "da"], [interp[2]!, "db"], [viaOrt.db, "db"]] as const) {
+    assert.deepEqual(Array.from(got as ArrayLike<number>), want[name as keyof typeof want], name);
+  }
+  assert.deepEqual(Array.from(interp[3]!), wantMinOnly);
+  assert.deepEqual(Array.from(viaOrt.dmina as Float32Array), wantMinOnly);
+});
