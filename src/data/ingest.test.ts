@@ -147,14 +147,21 @@ test("a malformed file fails with file and position and writes nothing", async (
   const empty = join(dir, "empty.jsonl");
   writeFileSync(empty, "");
   const brokenJson = join(dir, "broken.jsonl");
-  writeFileSync(brokenJson, '{"episode_id":"a","step":0,"f1":1,"f2":2,"action":0,"reward":0,"propensity":0.5}\n{"episode_id":"a","step":1,\n');
+  // line 2 is cut short; DuckDB's reader runs on into line 3 and would name it
+  writeFileSync(
+    brokenJson,
+    '{"episode_id":"a","step":0,"f1":1,"f2":2,"action":0,"reward":0,"propensity":0.5}\n{"episode_id":"a","step":1,\n{"episode_id":"a","step":2,"f1":1,"f2":2,"action":0,"reward":0,"propensity":0.5}\n',
+  );
+  const utf16 = join(dir, "utf16.csv");
+  writeFileSync(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("episode_id,step,f1,f2,action,reward,propensity\na,0,1,2,0,0,0.5\n", "utf16le")]));
   const cases: Array<[string, RegExp]> = [
     [ragged, /line 3/],
     [unbalanced, /line 3/],
     [notUtf8, /line 3/],
     [truncatedParquet, /end of file/],
     [empty, /byte 0/],
-    [brokenJson, /line 2|line 3/],
+    [brokenJson, /\(line 2\)/],
+    [utf16, /\(byte 0\): text is UTF-16LE, not UTF-8/],
   ];
   for (const [file, position] of cases) {
     await assert.rejects(ingest({ files: [good, file], schema: parseSchema(schemaInput), dataset: "bad", store }), (error: unknown) => {

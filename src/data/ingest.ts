@@ -1,5 +1,7 @@
-import { existsSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { createGunzip } from "node:zlib";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { openDuckDB, sqlIdent, sqlString } from "./duckdb.js";
 import { DataError } from "./errors.js";
@@ -95,7 +97,7 @@ function malformed(path: string, error: unknown, diagnosedLine?: number, diagnos
   const byte = /at byte (\d+)/i.exec(text);
   const lineNumber = diagnosedLine ?? (line ? Number(line[1] ?? line[2]) : undefined);
   const position =
-    lineNumber !== undefined ? `line ${lineNumber}${byte ? `, byte ${byte[1]}` : ""}` : byte ? `byte ${byte[1]}` : /magic bytes|footer|end of file/i.test(text) ? "end of file" : "unknown position";
+    lineNumber !== undefined ? `line ${lineNumber}${byte && diagnosedLine === undefined ? `, byte ${byte[1]}` : ""}` : byte ? `byte ${byte[1]}` : /magic bytes|footer|end of file/i.test(text) ? "end of file" : "unknown position";
   // DuckDB messages carry the reason in the first lines, then hints, settings and the SQL; keep the reason.
   const reason = lines
     .filter((l) => l.length > 0 && !/^(Original Line|Possible|LINE \d|\^|\*|file =|The search space|Delimiter Candidates|Quote\/Escape|Comment Candidates|Encoding:)/.test(l) && !/ = .*\(/.test(l))
@@ -133,8 +135,60 @@ async function findUnbalancedQuote(connection: DuckDBConnection, path: string): 
   }
 }
 
+/**
+ * For newline-delimited JSON the first line that is not one JSON value. DuckDB's reader lets an object run on past
+ * its newline, so its own position names the line after the broken one. Plain and gzip files up to 64 MiB.
+ */
+async function diagnoseJsonl(path: string): Promise<{ line: number; message: string } | null> {
+  if (!/\.(jsonl|ndjson)(\.gz)?$/i.test(path) || statSync(path).size > 64 << 20) return null;
+  const input = createReadStream(path);
+  const lines = createInterface({ input: /\.gz$/i.test(path) ? input.pipe(createGunzip()) : input, crlfDelay: Infinity });
+  let number = 0;
+  try {
+    for await (const line of lines) {
+      number++;
+      if (line.trim() === "") continue;
+      try {
+        JSON.parse(line);
+      } catch (error) {
+        return { line: number, message: `not a JSON value: ${(error as Error).message}` };
+      }
+    }
+  } catch {
+    return null;
+  } finally {
+    lines.close();
+    input.destroy();
+  }
+  return null;
+}
+
+/** A text file that is not UTF-8: a UTF-16/32 byte-order mark, or NUL bytes in the first 4 KiB (uncompressed files). */
+function detectWrongEncoding(path: string): string | null {
+  const format = formatFromPath(path);
+  if ((format !== "csv" && format !== "jsonl") || /\.(gz|zst)$/i.test(path)) return null;
+  const head = Buffer.alloc(4096);
+  const fd = openSync(path, "r");
+  let size: number;
+  try {
+    size = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const bytes = head.subarray(0, size);
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes[2] === 0 && bytes[3] === 0 ? "UTF-32LE" : "UTF-16LE";
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return "UTF-16BE";
+  if (bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 0xfe && bytes[3] === 0xff) return "UTF-32BE";
+  const nul = bytes.indexOf(0);
+  return nul >= 0 ? `binary or UTF-16/32 (NUL byte at offset ${nul})` : null;
+}
+
 async function readFailure(connection: DuckDBConnection, path: string, error: unknown): Promise<DataError> {
   const text = error instanceof Error ? error.message : String(error);
+  if (formatFromPath(path) === "jsonl") {
+    const found = await diagnoseJsonl(path);
+    if (found) return malformed(path, error, found.line, found.message);
+  }
   if (formatFromPath(path) === "csv" && /sniffing/i.test(text)) {
     const found = (await diagnoseCsv(connection, path)) ?? (await findUnbalancedQuote(connection, path));
     if (found) return malformed(path, error, found.line, found.message);
@@ -225,6 +279,8 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
     const bytes = statSync(path).size;
     if (bytes === 0) throw new DataError("malformed_file", `${path} (byte 0): empty file`, { file: path, position: "byte 0" });
     const reader = readerFor(path);
+    const encoding = detectWrongEncoding(path);
+    if (encoding) throw new DataError("malformed_file", `${path} (byte 0): text is ${encoding}, not UTF-8; convert it to UTF-8`, { file: path, position: "byte 0" });
     options.onProgress?.({ stage: "read", file: path });
     let described: Array<[string, string]>;
     try {
@@ -365,7 +421,15 @@ async function runRules(connection: DuckDBConnection, schema: DatasetSchema, lay
     `CREATE TEMP TABLE ordered AS SELECT ${S.file}, ${S.row}, ${S.step}, lag(${S.step}) OVER (PARTITION BY ${S.episode} ORDER BY ${S.file}, ${S.row}) AS prev_step FROM staged WHERE ${keyed}`,
   );
   // In file order a repeated step is either right after its twin or after a higher step (then also step_disorder).
-  select("duplicate_step", schema.step, S.step, "one row per (episode, step)", `prev_step IS NOT NULL AND ${S.step} = prev_step`, "ordered");
+  // Rows in either position gate the check; the query itself numbers the occurrences of each (episode, step), so a
+  // twin after a reversal (steps 0 1 2 1) is a duplicate too. Clean data never pays for that second window.
+  checks.push({
+    sql:
+      `SELECT ${S.file} AS file, ${S.row} AS row, 'duplicate_step' AS code, ${sqlString(schema.step)} AS field, CAST(${S.step} AS VARCHAR) AS value, 'one row per (episode, step)' AS expected ` +
+      `FROM (SELECT ${S.file}, ${S.row}, ${S.step}, row_number() OVER (PARTITION BY ${S.episode}, ${S.step} ORDER BY ${S.file}, ${S.row}) AS occurrence FROM staged WHERE ${keyed}) WHERE occurrence > 1`,
+    where: `prev_step IS NOT NULL AND ${S.step} <= prev_step`,
+    from: "ordered",
+  });
   select("step_disorder", schema.step, S.step, "a step after the previous one", `prev_step IS NOT NULL AND ${S.step} < prev_step`, "ordered");
   select("step_gap", schema.step, S.step, "previous step + 1", `prev_step IS NOT NULL AND ${S.step} > prev_step + 1`, "ordered");
   const ended = `(SELECT s.*, e.last_step FROM staged s JOIN episode_info e ON s.${S.episode} = e.${S.episode} WHERE ${schema.terminal ? `coalesce(s.${S.terminal}, false)` : "false"} OR ${schema.truncated ? `coalesce(s.${S.truncated}, false)` : "false"})`;
@@ -612,7 +676,12 @@ export async function ingest(options: IngestOptions): Promise<{ manifest: Datase
     const { report } = analysis;
     if (report.accepted === 0) {
       const top = report.issues[0];
-      throw new DataError("no_valid_rows", `all ${report.read} rows were rejected${top ? `; first: ${top.code} at ${top.file}:${top.row} (${top.message})` : ""}`, top ? { file: top.file ?? undefined, row: top.row ?? undefined, field: top.field ?? undefined } : {});
+      const counts = Object.entries(report.issueCounts).map(([code, n]) => `${code} ${n}`).join(", ");
+      throw new DataError(
+        "no_valid_rows",
+        `all ${report.read} rows were rejected (${counts})${top ? `; first: ${top.code} at ${top.file}:${top.row} (${top.message})` : ""}`,
+        top ? { file: top.file ?? undefined, row: top.row ?? undefined, field: top.field ?? undefined, issueCounts: report.issueCounts } : { issueCounts: report.issueCounts },
+      );
     }
     if (options.strict && report.quarantined > 0) {
       const top = report.issues[0];

@@ -89,6 +89,8 @@ const cases: Case[] = [
   ["propensity_out_of_range", (r) => (r[5]![col("propensity")] = "0"), 6, "propensity", (r) => (r[5]![col("propensity")] = "1")],
   ["propensity_out_of_range", (r) => (r[5]![col("propensity")] = "1.2"), 6, "propensity", (r) => (r[5]![col("propensity")] = "1e-9")],
   ["duplicate_step", (r) => r.splice(2, 0, [...r[1]!]), 3, "step", (r) => r.slice(3, 6).forEach((row) => (row[col("episode_id")] = "ep0-again"))],
+  // a twin that comes back after a higher step (steps 0 1 2 1) is a duplicate, not only a disorder
+  ["duplicate_step", (r) => r.splice(3, 0, [...r[1]!]), 4, "step", () => {}],
   ["step_disorder", (r) => ([r[1], r[2]] = [r[2]!, r[1]!]), 3, "step", () => {}],
   ["step_gap", (r) => r.splice(1, 1), 2, "step", () => {}],
   ["terminal_not_last", (r) => (r[0]![col("terminal")] = "1"), 1, "terminal", (r) => (r[2]![col("terminal")] = "1")],

@@ -43,6 +43,9 @@ test("loadSchema reads JSON and YAML and reports syntax errors with the file", (
     assert.deepEqual(loadSchema(join(dir, "s.json")), loadSchema(join(dir, "s.yaml")));
     assert.throws(() => loadSchema(join(dir, "bad.json")), { code: "invalid_schema", message: /bad\.json/ });
     assert.throws(() => loadSchema(join(dir, "missing.json")), { code: "schema_unreadable" });
+    // the YAML parser's message carries a code excerpt over several lines; the error stays on one line with the position
+    writeFileSync(join(dir, "bad.yaml"), "episode: e\nstep: [\n");
+    assert.throws(() => loadSchema(join(dir, "bad.yaml")), (e: Error & { code?: string }) => e.code === "invalid_schema" && /bad\.yaml: not valid YAML: .*line \d+/.test(e.message) && !e.message.includes("\n"));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -109,7 +109,7 @@ export function loadSchema(path: string): DatasetSchema {
   try {
     value = ext === ".yaml" || ext === ".yml" ? parseYaml(text) : JSON.parse(text);
   } catch (error) {
-    throw new DataError("invalid_schema", `${path}: not valid ${ext === ".yaml" || ext === ".yml" ? "YAML" : "JSON"}: ${(error as Error).message}`, { file: path });
+    throw new DataError("invalid_schema", `${path}: not valid ${ext === ".yaml" || ext === ".yml" ? "YAML" : "JSON"}: ${(error as Error).message.split("\n")[0]!.trim()}`, { file: path });
   }
   return parseSchema(value, path);
 }
