@@ -137,3 +137,34 @@ test("the log tail reads only appended bytes and completes a torn line on the ne
 test("a monitor without a source is a coded error", () => {
   assert.throws(() => new Monitor({ rules: parseMonitorRules({}), sinks: [] }), (error: unknown) => error instanceof MonitorError && error.code === "monitor_invalid_config");
 });
+
+test("run() ticks on its interval until aborted; a failing webhook is reported and does not stop it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "hindcast-monitor-run-"));
+  try {
+    writeFileSync(
+      join(dir, "decisions-1.jsonl"),
+      demoDecisionLogText({ start: T0, ratePerMinute: 60, minutes: 30, seed: 3, incidents: [{ kind: "safety", from: T0, to: T0 + 30 * 60_000, size: 0.5 }] }),
+    );
+    const errors: unknown[] = [];
+    let ticks = 0;
+    const controller = new AbortController();
+    const monitor = new Monitor({
+      rules: parseMonitorRules({}),
+      logPath: dir,
+      everySeconds: 0.01,
+      now: () => T0 + 30 * 60_000,
+      sinks: [webhookSink("http://127.0.0.1:9/unreachable")],
+      refreshContext: async () => {
+        if (++ticks === 3) controller.abort();
+        return {};
+      },
+      onError: (error) => errors.push(error),
+    });
+    await monitor.run(controller.signal);
+    assert.equal(ticks, 3);
+    // The safety page fires on the first tick only (deduplicated afterwards): one failed delivery per event.
+    assert.ok(errors.length >= 1 && errors.every((e) => e instanceof MonitorError && e.code === "webhook_failed"), String(errors));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

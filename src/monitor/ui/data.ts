@@ -121,8 +121,15 @@ export class DashboardData {
   async overview(): Promise<PageData> {
     const registry = this.sources.registry;
     const window = this.window();
+    const perTenMinutes = new Map<number, number>();
+    for (const d of window?.decisions ?? []) {
+      const bucket = Math.floor(d.ts / 600_000) * 600;
+      perTenMinutes.set(bucket, (perTenMinutes.get(bucket) ?? 0) + 1);
+    }
+    const buckets = [...perTenMinutes.keys()].sort((a, b) => a - b);
     return {
       generatedAt: this.stamp(),
+      traffic: { t: buckets, decisions: buckets.map((b) => perTenMinutes.get(b)!) },
       counts: {
         datasets: registry ? (await registry.listDatasetVersions()).length : null,
         runs: registry ? (await registry.listRuns()).length : null,

@@ -15,9 +15,10 @@
         card("Decisions", counts.decisions, "/deployments", counts.decisions === null ? "no decision log" : "in the log window"),
       ),
     );
-    const known = Object.entries(counts).filter(([, v]) => v !== null);
-    if (known.length > 0) {
-      chart(content, "Records by kind", known.map((_, i) => i), [{ label: "count", values: known.map(([, v]) => v), bars: true }], { xLabels: known.map(([k]) => k), height: 200 });
+    if (data.traffic.t.length > 0) {
+      chart(content, "Decisions per 10 minutes (all deployments)", data.traffic.t, [{ label: "decisions", values: data.traffic.decisions, bars: true }], { time: true, height: 200 });
+    } else {
+      content.append(el("p", {}, "No decisions in the log window yet: the traffic chart appears once the service logs decisions."));
     }
     content.append(
       el("h2", {}, "Sources"),
