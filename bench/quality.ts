@@ -3,7 +3,7 @@
 //   CartPole-v1, discrete CQL: target mean return >= 475.
 //   Pendulum-v1, TD3+BC and IQL within 20k gradient steps: target mean return >= -200.
 //   autoscaling, discrete CQL: lower cost per day than the behaviour policy at an equal or lower SLO-breach rate.
-// Usage: npx tsx bench/quality.ts [--only cartpole,pendulum-td3bc,pendulum-iql] [--steps N]
+// Usage: npx tsx bench/quality.ts [--only cartpole,autoscaling,pendulum-td3bc,pendulum-iql] [--steps N] [--seed S] [--set "key=value ..."]
 import { createAlgorithm } from "../src/algos/registry.js";
 import type { Evaluator } from "../src/algos/trainer.js";
 import { heuristicController, makeEnv } from "../src/envs/registry.js";
@@ -32,7 +32,9 @@ const TASKS: Task[] = [
 
 const args = process.argv.slice(2);
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1]!.split(",") : TASKS.map((t) => t.key);
+const extraSettings = args.includes("--set") ? args[args.indexOf("--set") + 1]!.split(" ") : [];
 const stepsOverride = args.includes("--steps") ? Number(args[args.indexOf("--steps") + 1]) : undefined;
+const trainSeed = args.includes("--seed") ? Number(args[args.indexOf("--seed") + 1]) : 0;
 const EVAL_EPISODES = 20;
 const EVAL_SEED = 1000;
 
@@ -49,9 +51,10 @@ for (const task of TASKS.filter((t) => only.includes(t.key))) {
       return { score: result.meanReturn, ci_low: result.ci95[0], ci_high: result.ci95[1] };
     },
   };
-  const algorithm = createAlgorithm(task.algo, { assignments: task.settings });
+  const settings = [...task.settings, ...extraSettings];
+  const algorithm = createAlgorithm(task.algo, { assignments: settings });
   const started = performance.now();
-  const result = await algorithm.fit(data.transitions, { steps, seed: 0, evaluate: evaluator, evaluateEvery: Math.max(1000, steps / 4), logEvery: 1000 });
+  const result = await algorithm.fit(data.transitions, { steps, seed: trainSeed, evaluate: evaluator, evaluateEvery: Math.max(1000, steps / 4), logEvery: 1000 });
   const seconds = (performance.now() - started) / 1000;
   const learned = await rollout(makeEnv(task.env), await algorithm.policy(), { episodes: EVAL_EPISODES, seed: EVAL_SEED });
   const final = learned.meanReturn;
@@ -67,7 +70,7 @@ for (const task of TASKS.filter((t) => only.includes(t.key))) {
     verdict = `target >= ${task.target} ${final >= task.target ? "PASS" : "MISS"}`;
   }
   console.log(
-    `${task.env} ${task.algo} (${task.settings.join(" ") || "defaults"}), ${steps} steps in ${seconds.toFixed(0)} s, data: ${data.transitions.size} transitions ` +
+    `${task.env} ${task.algo} (${settings.join(" ") || "defaults"}, seed ${trainSeed}), ${steps} steps in ${seconds.toFixed(0)} s, data: ${data.transitions.size} transitions ` +
       `from "${task.behavior}" (behaviour return ${behaviour.meanReturn.toFixed(1)}): learned return ${final.toFixed(1)} ` +
       `[${learned.ci95[0].toFixed(1)}, ${learned.ci95[1].toFixed(1)}] over ${EVAL_EPISODES} episodes, ` +
       `best checkpoint ${result.best!.score.toFixed(1)} at step ${result.best!.step}; ${verdict}; beats behaviour: ${final > behaviour.meanReturn ? "yes" : "no"}`,

@@ -57,7 +57,7 @@ export function register(program: Command): void {
     .option("--eval-every <n>", "evaluation period in steps (default: the checkpoint period)", positiveInteger("eval-every"))
     .option("--checkpoint-every <n>", "checkpoint period in steps (default: steps/10)", positiveInteger("checkpoint-every"))
     .option("--log-every <n>", "metrics line period in steps", positiveInteger("log-every"), 100)
-    .option("--out <dir>", "run directory (default: runs/<algo>-<dataset>-s<seed>)")
+    .option("--out <dir>", "run directory (default: runs/<algo>-<dataset>-v<version>-s<seed>)")
     .option("--resume", "continue the run in --out from its last checkpoint")
     .option("--store <dir>", "dataset store directory")
     .option("--threads <n>", "ONNX Runtime intra-op threads", positiveInteger("threads"), 1)
