@@ -29,6 +29,16 @@ export function register(program: Command): void {
     .action(async (options: { policy: string; env: string; episodes: number; seed: number; maxSteps?: number; gamma?: number; json?: boolean }) => {
       const env = makeEnv(options.env, { maxEpisodeSteps: options.maxSteps });
       const isArtifact = existsSync(options.policy) && statSync(options.policy).isDirectory();
+      if (!isArtifact && (existsSync(options.policy) || /[\\/]|^\.|\.(onnx|json)$/.test(options.policy))) {
+        // a path, not a builtin spec: say what is wrong with it rather than fail to parse it as a behaviour
+        throw new EnvError(
+          "policy_not_found",
+          existsSync(options.policy)
+            ? `--policy ${options.policy} is a file; give the policy artifact directory (the one holding manifest.json and policy.onnx)`
+            : `--policy ${options.policy}: no such policy artifact directory (builtins: heuristic, uniform, "eps-greedy(heuristic, 0.1)", ...)`,
+          { policy: options.policy },
+        );
+      }
       let policy: Policy | Controller | BehaviorPolicy;
       let close: () => Promise<void> = async () => {};
       let policyName: string;
