@@ -15,9 +15,9 @@ export interface ExportOptions {
 
 /**
  * Export an inference sub-graph (e.g. the policy alone) as a standalone ONNX model: parameters become
- * initializers, nothing else of the training step is included. With the symbolic batch (default), reshapes and
- * broadcasts whose leading size equals the batch read the batch size at run time; constants that carry a batch-sized
- * leading axis would stay fixed, so build policy heads from broadcastable constants ([1, n]) instead.
+ * initializers, nothing else of the training step is included. With the symbolic batch (default), reshapes,
+ * broadcasts and equal-row constants whose leading size equals the batch read the batch size at run time; a constant
+ * with distinct per-row values stays fixed to the batch it was built with.
  */
 export function exportOnnx(graph: Graph, options: ExportOptions): Uint8Array {
   const params = options.params instanceof Float32Array ? options.params : options.params.params;

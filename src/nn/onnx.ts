@@ -257,6 +257,23 @@ class OnnxBuilder {
     return shape.length === 1 ? this.batchDim : this.emit("Concat", [this.batchDim, this.ints(shape.slice(1))], { axis: 0 });
   }
 
+  /**
+   * In exports with a symbolic batch, a constant whose leading axis is the batch and whose rows are all equal (e.g.
+   * a filled [batch, n] tensor) becomes its first row expanded to the run-time batch; other constants stay as built.
+   */
+  private lowerConstant(node: Tensor): string {
+    const data = node.attrs.data as Float64Array;
+    const batch = this.options.dynamicBatch;
+    const rows = node.shape[0];
+    if (batch === undefined || batch < 2 || rows !== batch || data.length !== node.size) return this.constant(data, node.shape, node.dtype);
+    const rowSize = node.size / rows;
+    for (let i = rowSize; i < data.length; i++) {
+      if (data[i] !== data[i % rowSize]) return this.constant(data, node.shape, node.dtype);
+    }
+    const row = this.constant(data.subarray(0, rowSize), [1, ...node.shape.slice(1)], node.dtype);
+    return this.emit("Expand", [row, this.shapeInput(node.shape)]);
+  }
+
   private ints(values: readonly number[]): string {
     return this.constant(values, [values.length], "int64");
   }
@@ -269,7 +286,7 @@ class OnnxBuilder {
     if (simple) return this.emit(simple, ins, {}, out);
     switch (node.op) {
       case "constant":
-        return this.constant(attrs.data as Float64Array, node.shape, node.dtype);
+        return this.lowerConstant(node);
       case "input":
       case "state":
         throw new NnError("export_unsupported", `${node.op} "${attrs.name as string}" is needed but was not declared as a model input`, { name: attrs.name });

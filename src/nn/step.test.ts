@@ -303,6 +303,31 @@ test("an exported policy loads in onnxruntime-node and matches the training grap
   await session.release();
 });
 
+test("an export keeps the batch symbolic through constants whose leading axis is the batch (filled or tiled rows)", async () => {
+  const g = new Graph({ seed: 3 });
+  const obs = g.input("obs", [4, 3]);
+  const w = g.param("w", [5, 2], Float32Array.from([0.5, -1, 2, 0.25, -0.75, 1.5, 1, -2, 0.125, 3]));
+  const filled = g.constant(0.5, [4, 2]);
+  const tiledRows = g.constant([1, 2, 1, 2, 1, 2, 1, 2], [4, 2]);
+  const y = op.add(op.matmul(op.concat([obs, filled], 1), w), tiledRows);
+  const model = exportOnnx(g, { inputs: { obs }, outputs: { y }, params: g.initialParams() });
+  const session = await ort.InferenceSession.create(model);
+  const W = [[0.5, -1], [2, 0.25], [-0.75, 1.5], [1, -2], [0.125, 3]];
+  for (const rows of [7, 1]) {
+    const x = Float32Array.from({ length: rows * 3 }, (_, i) => ((i * 37) % 11) / 5 - 1);
+    const got = (await session.run({ obs: new ort.Tensor("float32", x, [rows, 3]) })).y!;
+    assert.deepEqual(got.dims, [rows, 2]);
+    for (let b = 0; b < rows; b++) {
+      for (let j = 0; j < 2; j++) {
+        // By hand: the three observed features, then the two constant 0.5 features, then the tiled row [1, 2].
+        const want = x[b * 3]! * W[0]![j]! + x[b * 3 + 1]! * W[1]![j]! + x[b * 3 + 2]! * W[2]![j]! + 0.5 * (W[3]![j]! + W[4]![j]!) + (j + 1);
+        assert.ok(Math.abs((got.data as Float32Array)[b * 2 + j]! - want) < 1e-5, `row ${b} col ${j}`);
+      }
+    }
+  }
+  await session.release();
+});
+
 test("feeds are checked: missing, wrong length, unknown", async () => {
   const { g } = regressionGraph(1, 4);
   const step = await compileStep(g, { backend: "interpreter" });
