@@ -79,6 +79,10 @@ test("split by episode: deterministic per seed, disjoint, complete, sized by the
   assert.deepEqual(down, ["a", "b", "c", "logs-test", "logs-train", "logs-val", "x", "y"]);
   assert.equal((await validateVersion(store, "logs-train@1")).ok, true);
   await assert.rejects(splitDataset({ store, ref: "logs@1", fractions: [0.8, 0.3], seed: 1 }), { code: "invalid_split" });
+  // 40 episodes as 39.2 / 0.4 / 0.4: floors 39, 0, 0; the one left over goes to the first largest remainder (q), so r
+  // would be empty, and an empty child version is refused
+  await assert.rejects(splitDataset({ store, ref: "logs@1", fractions: [0.98, 0.01, 0.01], seed: 1, names: ["p", "q", "r"] }), { code: "split_too_small", message: /part 3 \(r\)/ });
+  assert.throws(() => lineage(store, "p@1"), { code: "dataset_not_found" });
 });
 
 test("filters by time window, policy version and expression create child versions that stay valid", async () => {
@@ -109,4 +113,6 @@ test("filters by time window, policy version and expression create child version
   await assert.rejects(filterDataset({ store, ref: "logs@1", where: "f1 > (SELECT count(*) FROM read_csv('/etc/hostname'))" }), { code: "invalid_filter_expression" });
   await assert.rejects(filterDataset({ store, ref: "logs@1", where: "1=1; DROP TABLE d" }), { code: "invalid_filter_expression" });
   await assert.rejects(filterDataset({ store, ref: "logs@1" }), { code: "invalid_filter" });
+  await assert.rejects(filterDataset({ store, ref: "logs@1", policyVersions: ["v9"], into: "none" }), { code: "empty_filter_result" });
+  assert.throws(() => lineage(store, "none@1"), { code: "dataset_not_found" });
 });

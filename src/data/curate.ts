@@ -48,6 +48,15 @@ export async function splitDataset(options: SplitOptions): Promise<DatasetManife
   const sizes = fractions.map((f) => Math.floor(f * episodes));
   const byRemainder = fractions.map((f, k) => [f * episodes - sizes[k]!, k] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
   for (let r = 0, left = episodes - sizes.reduce((a, b) => a + b, 0); left > 0; r++, left--) sizes[byRemainder[r % fractions.length]![1]]! += 1;
+  const empty = sizes.findIndex((n) => n === 0);
+  if (empty >= 0) {
+    // an empty child version would be a train/val/test set with nothing in it
+    throw new DataError(
+      "split_too_small",
+      `${id.name}@${id.version} has ${episodes} episode(s); fractions ${fractions.join(",")} leave part ${empty + 1} (${names[empty]}) with none`,
+      { value: fractions.join(","), episodes },
+    );
+  }
   const part = new Int32Array(episodes);
   for (let k = 0, at = 0; k < sizes.length; k++) for (let c = 0; c < sizes[k]!; c++) part[order[at++]!] = k;
 
@@ -155,6 +164,9 @@ export async function filterDataset(options: FilterOptions): Promise<DatasetMani
   }
   let kept = 0;
   for (let i = 0; i < size; i++) kept += keep[i]!;
+  if (kept === 0) {
+    throw new DataError("empty_filter_result", `no row of ${id.name}@${id.version} matches ${conditions.join(" AND ")}; nothing written`, { value: conditions.join(" AND ") });
+  }
 
   const q = sqlIdent;
   const ep = q(EPISODE_INDEX_COLUMN);
