@@ -16,7 +16,7 @@
  * autoscaler (registered as autoscaler-today and bootstrapped into production under permissive gates, audited);
  * the demo's real gates are set right after. Results are returned as data; the CLI prints them.
  */
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { filterDataset, splitDataset } from "../data/curate.js";
@@ -43,6 +43,7 @@ export const DEMO_GAMMA = 0.99;
 /** Exploration the service adds to every served policy; offline estimates and rollouts use the same policy. */
 export const SERVE_EPSILON = 0.1;
 export const CANARY_FRACTION = 0.1;
+const DEMO_MARKER = ".hindcast-demo";
 const STAGE_TITLES = [
   "generate a year of logs",
   "ingest and validate",
@@ -119,7 +120,13 @@ export const DEMO_SIZES: Record<"full" | "small", DemoSizes> = {
 export function demoGates(sizes: DemoSizes): GateConfigInput {
   return {
     shadow: { opeLowerBound: { split: "heldout", estimator: "wdr", margin: 0 } },
-    canary: { minShadowDecisions: Math.floor((sizes.shadowEpisodes * 288) / 2), maxShadowSafetyViolations: 0, maxFraction: 0.5 },
+    // Shadow actions are the policy's greedy choice; a rare one that the safety rule would have replaced (1% of the
+    // required shadow decisions) does not block the canary, a habit of it does.
+    canary: {
+      minShadowDecisions: Math.floor((sizes.shadowEpisodes * 288) / 2),
+      maxShadowSafetyViolations: Math.ceil(0.01 * Math.floor((sizes.shadowEpisodes * 288) / 2)),
+      maxFraction: 0.5,
+    },
     // Exploration's random scale-downs under load are replaced by the safety rule and count against the policy
     // that explored, so the canary may show a few (2% of the required decisions).
     production: {
@@ -153,7 +160,7 @@ export interface DemoOptions {
   port?: number;
   /** Leave the service running; the caller stops it (`result.service.stop()`). */
   keepServing?: boolean;
-  /** Delete DIR first when it already holds a demo. */
+  /** Replace DIR even when an earlier demo did not make it (a demo's own directory is always replaced). */
   fresh?: boolean;
   codeVersion?: string;
   onEvent?: (event: DemoEvent) => void;
@@ -194,9 +201,10 @@ export interface DemoResult {
   gates: GateConfigInput;
   seconds: number;
   commands: string[];
-  /** Set with `keepServing`. */
+  /** With `keepServing`: the running service, its URL, and `stop()` (stops it and closes the registry). */
   service?: DecisionService;
   url?: string;
+  stop?: () => Promise<void>;
 }
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
@@ -210,11 +218,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const runsDir = join(dir, "runs");
   const codeVersion = options.codeVersion ?? "unknown";
   const emit = options.onEvent ?? (() => undefined);
-  if (existsSync(join(dir, "registry.db")) || existsSync(store)) {
-    if (!options.fresh) throw new PipelineError("demo_dir_not_empty", `${dir} already holds a demo; pass --fresh to replace it or choose another --dir`, { dir });
+  // A directory an earlier demo created (it carries the marker file) is replaced; anything else needs --fresh.
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    if (!existsSync(join(dir, DEMO_MARKER)) && !options.fresh) {
+      throw new PipelineError("demo_dir_not_empty", `${dir} is not empty and was not made by hindcast demo; pass --fresh to replace it or choose another --dir`, { dir });
+    }
     rmSync(dir, { recursive: true, force: true });
   }
   await mkdir(dir, { recursive: true });
+  writeFileSync(join(dir, DEMO_MARKER), "made by hindcast demo; the next demo run replaces this directory\n");
 
   let stageIndex = 0;
   let stageStarted = 0;
@@ -230,6 +242,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
   const registry = await openRegistry(registryUrl);
   let service: DecisionService | undefined;
+  let keptServing = false;
   try {
     // 1. A year of logs from today's rule-based autoscaler with exploration.
     begin();
@@ -381,7 +394,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     end([
       `${winner}: run ${lineage.run?.id} (${lineage.run?.algorithm}, seed ${lineage.run?.seed}) on ${lineage.dataset?.name}@${lineage.dataset?.version} ${lineage.dataset?.hash.slice(0, 19)}..., ${lineage.evaluations.length} evaluations`,
       `${today} bootstrapped into production of deployment "${DEMO_DEPLOYMENT}" (audited)`,
-      `gates: shadow needs the WDR lower bound on the held-out days >= the behaviour policy's value; canary needs ${gates.canary!.minShadowDecisions} shadow decisions; production needs ${gates.production!.minCanaryDecisions} canary decisions, ${gates.production!.canaryWindowSeconds}s, no guard failure`,
+      `gates: shadow needs the WDR lower bound on the held-out days >= the behaviour policy's value; canary needs ${gates.canary!.minShadowDecisions} shadow decisions ` +
+        `(at most ${gates.canary!.maxShadowSafetyViolations} unsafe); production needs ${gates.production!.minCanaryDecisions} canary decisions (at most ${gates.production!.maxCanarySafetyViolations} unsafe), ` +
+        `a ${gates.production!.canaryWindowSeconds}s canary window and no guard failure`,
     ]);
 
     // 7. Serve in-process: shadow, then canary at 10%.
@@ -608,15 +623,22 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     end([`${summaries.length} policies and the behaviour policy rolled out for ${sizes.truthEpisodes} simulated days each`]);
     result.seconds = (performance.now() - started) / 1000;
     if (options.keepServing) {
-      result.service = service;
+      const kept = service;
+      keptServing = true;
+      result.service = kept;
       result.url = url;
-      service = undefined;
+      result.stop = async () => {
+        await kept.stop();
+        await registry.close();
+      };
     }
     return result;
   } finally {
-    if (service) await service.stop().catch(() => undefined);
-    // With keepServing the service keeps using the registry; the caller closes it after stopping the service.
-    if (!options.keepServing) await registry.close();
+    // With keepServing (and success) the caller stops the service and closes the registry through `result.stop()`.
+    if (!keptServing) {
+      if (service) await service.stop().catch(() => undefined);
+      await registry.close();
+    }
   }
 }
 

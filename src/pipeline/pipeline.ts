@@ -20,7 +20,7 @@ import { splitDataset } from "../data/curate.js";
 import { ingest } from "../data/ingest.js";
 import { loadTransitions } from "../data/loader.js";
 import { resolveStoreDir, resolveVersion } from "../data/store.js";
-import { ENV_NAMES } from "../envs/registry.js";
+import { ENV_NAMES, makeEnv } from "../envs/registry.js";
 import { openRegistry, resolveRegistryUrl } from "../registry/open.js";
 import type { Registry, StepRecord } from "../registry/types.js";
 import { decisionLogSegments } from "../serve/decision-log.js";
@@ -34,14 +34,21 @@ const explorationSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("softmax"), temperature: z.number().positive() }).strict(),
 ]);
 
+function isEnvName(name: string): boolean {
+  try {
+    makeEnv(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const sourceSchema = z.union([
   z
     .object({
       simulate: z
         .object({
-          env: z.string().refine((name) => ENV_NAMES.some((n) => n.toLowerCase() === name.toLowerCase()) || ["cartpole", "acrobot", "mountaincar", "mountain-car", "pendulum", "serverless", "alerts"].includes(name), {
-            message: `unknown env; known: ${ENV_NAMES.join(", ")}`,
-          }),
+          env: z.string().refine(isEnvName, { message: `unknown env; known: ${ENV_NAMES.join(", ")}` }),
           behavior: z.string().min(1),
           episodes: z.number().int().min(1),
           seed: z.number().int().min(0),

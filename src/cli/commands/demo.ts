@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .description("the whole life of an offline-RL policy on the autoscaling simulator: logs, validation, training, OPE, registry, serving, rollback, retraining")
     .option("--dir <dir>", "where the dataset store, registry, decision log and runs go", ".hindcast/demo")
     .option("--small", "small sizes (about a minute)")
-    .option("--fresh", "replace an earlier demo in --dir")
+    .option("--fresh", "replace --dir even if an earlier demo did not make it (a demo's own directory is always replaced)")
     .option("--seed <n>", "random seed", "7")
     .option("--keep-serving", "leave the decision service running after the summary (Ctrl-C stops it)")
     .option("--port <port>", "decision service port (default: any free port)", "0")
@@ -37,7 +37,7 @@ export function register(program: Command): void {
           process.once("SIGINT", () => resolve());
           process.once("SIGTERM", () => resolve());
         });
-        await result.service.stop();
+        await result.stop?.();
       }
     });
 }
