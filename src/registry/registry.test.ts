@@ -350,6 +350,15 @@ function suite(name: "sqlite" | "postgres") {
       await assert.rejects(backend.raw("DELETE FROM audit_log"), /append-only/);
     });
 
+    withRegistry("operational events are appended to the audit log under their own namespaces", async (registry) => {
+      const entry = await registry.recordEvent("alert.fired", "deployment:default", { rule: "latency_burn", severity: "page" });
+      assert.equal(entry.action, "alert.fired");
+      const found = await registry.audit({ action: "alert.fired" });
+      assert.deepEqual(found.map((e) => [e.id, e.subject, e.details["rule"]]), [[entry.id, "deployment:default", "latency_burn"]]);
+      await expectCode(registry.recordEvent("promote", "pricing@1"), "invalid_input");
+      await expectCode(registry.recordEvent("alert.Fired; drop", "x"), "invalid_input");
+    });
+
     withRegistry("each mutating method changes state with exactly one audit row; readers change nothing", async (registry, backend, time) => {
       const tables = ["dataset_versions", "runs", "run_metrics", "policies", "evaluations", "deployments", "stage_history", "stage_counters", "routing_state", "gate_config", "pipeline_steps", "api_tokens"];
       const snapshot = async () => JSON.stringify(await Promise.all(tables.map((t) => backend.raw(`SELECT * FROM ${t} ORDER BY 1`))));

@@ -47,6 +47,9 @@ export interface SqlRegistryOptions {
   now?: () => Date;
 }
 
+/** Operational events other components may append to the audit log; registry mutations use their own names. */
+const EVENT_PREFIXES = ["alert", "guard", "monitor", "pipeline"] as const;
+const EVENT_ACTION = new RegExp(`^(${EVENT_PREFIXES.join("|")})\\.[a-z_]+$`);
 const RUN_STATUSES: readonly RunStatus[] = ["queued", "running", "succeeded", "failed", "cancelled"];
 const FROM_FOR: Record<"shadow" | "canary" | "production", Stage[]> = {
   shadow: ["registered"],
@@ -108,8 +111,8 @@ export class SqlRegistry implements Registry {
     });
   }
 
-  private async writeAudit(tx: SqlTx, who: Principal, action: string, subject: string, details: Record<string, unknown>) {
-    await tx.run("INSERT INTO audit_log (created_at, actor, host, action, subject, details) VALUES (?, ?, ?, ?, ?, ?)", [
+  private async writeAudit(tx: SqlTx, who: Principal, action: string, subject: string, details: Record<string, unknown>): Promise<AuditEntry> {
+    const row = await tx.get<SqlRow>("INSERT INTO audit_log (created_at, actor, host, action, subject, details) VALUES (?, ?, ?, ?, ?, ?) RETURNING *", [
       this.iso(),
       who.name,
       this.host,
@@ -117,6 +120,7 @@ export class SqlRegistry implements Registry {
       subject,
       JSON.stringify(details),
     ]);
+    return auditEntryOf(row!);
   }
 
   /** A mutation: role check, change and audit row in one transaction. */
@@ -685,6 +689,13 @@ export class SqlRegistry implements Registry {
     });
   }
 
+  recordEvent(action: string, subject: string, details: Record<string, unknown> = {}): Promise<AuditEntry> {
+    if (!EVENT_ACTION.test(action)) {
+      return Promise.reject(new RegistryError("invalid_input", `event action must look like "alert.fired" and use the prefixes ${EVENT_PREFIXES.join(", ")}`, { action }));
+    }
+    return this.mutating("trainer", "event.record", (tx, who) => this.writeAudit(tx, who, action, subject, details));
+  }
+
   killSwitch(): Promise<boolean> {
     return this.reading("routing", async (tx) => Number((await tx.get<SqlRow>("SELECT kill_switch FROM routing_state WHERE id = 1"))!["kill_switch"]) === 1);
   }
@@ -904,15 +915,7 @@ export class SqlRegistry implements Registry {
           query.limit ?? 1000,
         ],
       );
-      return rows.reverse().map((r) => ({
-        id: Number(r["id"]),
-        at: String(r["created_at"]),
-        actor: String(r["actor"]),
-        host: String(r["host"]),
-        action: String(r["action"]),
-        subject: String(r["subject"]),
-        details: JSON.parse(String(r["details"])) as Record<string, unknown>,
-      }));
+      return rows.reverse().map(auditEntryOf);
     });
   }
 
@@ -1059,6 +1062,18 @@ function stepRecord(row: SqlRow): StepRecord {
     error: (row["error"] as string | null) ?? null,
     startedAt: String(row["started_at"]),
     updatedAt: String(row["updated_at"]),
+  };
+}
+
+function auditEntryOf(r: SqlRow): AuditEntry {
+  return {
+    id: Number(r["id"]),
+    at: String(r["created_at"]),
+    actor: String(r["actor"]),
+    host: String(r["host"]),
+    action: String(r["action"]),
+    subject: String(r["subject"]),
+    details: JSON.parse(String(r["details"])) as Record<string, unknown>,
   };
 }
 

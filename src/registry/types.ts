@@ -296,6 +296,11 @@ export interface Registry {
    */
   setKillSwitch(on: boolean, reason: string): Promise<void>;
   killSwitch(): Promise<boolean>;
+  /**
+   * Appends an operational event (an alert fired or resolved, a guard verdict) to the audit log. `action` must be
+   * namespaced, e.g. "alert.fired"; it cannot imitate a registry mutation.
+   */
+  recordEvent(action: string, subject: string, details?: Record<string, unknown>): Promise<AuditEntry>;
   counters(policyRef: string, stage?: Stage): Promise<StageCounters>;
 
   setGates(config: GateConfig): Promise<void>;

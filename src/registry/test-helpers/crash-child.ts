@@ -13,15 +13,22 @@ const inner: SqlDriver = url.startsWith("sqlite:")
   : new PostgresDriver(url, schema ? { schema } : {});
 await migrate(inner, () => new Date());
 
+const dieAtAudit = async (sql: string): Promise<void> => {
+  if (sql.startsWith("INSERT INTO audit_log")) {
+    process.stdout.write("dying\n");
+    process.kill(process.pid, "SIGKILL");
+    await new Promise(() => undefined);
+  }
+};
 const dying = (tx: SqlTx): SqlTx => ({
   ...tx,
   run: async (sql, params) => {
-    if (sql.startsWith("INSERT INTO audit_log")) {
-      process.stdout.write("dying\n");
-      process.kill(process.pid, "SIGKILL");
-      await new Promise(() => undefined);
-    }
+    await dieAtAudit(sql);
     return tx.run(sql, params);
+  },
+  get: async (sql, params) => {
+    await dieAtAudit(sql);
+    return tx.get(sql, params);
   },
 });
 const driver: SqlDriver = {
