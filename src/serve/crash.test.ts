@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -59,7 +59,7 @@ test("kill -9 under load loses no answered decision, and a restart keeps logging
     assert.ok(answered.length >= 1500);
     assert.ok(failures > 0 || logged.size >= answered.length);
 
-    const segmentsBefore = decisionLogSegments(dir).length;
+    const segmentsBefore = new Set(decisionLogSegments(dir));
     const restarted = await startServer(dir);
     const again = await fetch(`${restarted.url}/v1/decide`, {
       method: "POST",
@@ -71,7 +71,15 @@ test("kill -9 under load loses no answered decision, and a restart keeps logging
     const restartedExit = new Promise<void>((resolve) => restarted.child.once("exit", () => resolve()));
     restarted.child.kill("SIGKILL");
     await restartedExit;
-    assert.ok(decisionLogSegments(dir).length > segmentsBefore);
+    // The restart repaired the crashed segments (no zero tail, no torn line) and wrote to a new one.
+    const crashedSegments = decisionLogSegments(dir).filter((path) => segmentsBefore.has(path));
+    assert.ok(crashedSegments.length > 0);
+    for (const path of crashedSegments) {
+      const bytes = readFileSync(path);
+      assert.equal(bytes.indexOf(0), -1, `${path} still has a zero tail`);
+      assert.equal(bytes[bytes.length - 1], 0x0a);
+    }
+    assert.ok(decisionLogSegments(dir).some((path) => !segmentsBefore.has(path)));
     const after = readDecisionLog(dir).records.filter((r) => r.kind === "decision").map((r) => (r.kind === "decision" ? r.id : ""));
     assert.ok(after.includes(id));
     for (const answeredId of answered) assert.ok(after.includes(answeredId));

@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DecisionLog, decisionLogSegments, readDecisionLog } from "./decision-log.js";
+import { DecisionLog, decisionLogSegments, readDecisionLog, recoverDecisionLog } from "./decision-log.js";
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "hindcast-log-"));
@@ -23,6 +23,8 @@ test("appends resolve only after their batch is written, and batches group concu
     assert.equal(lines.length, 500);
     assert.ok(log.stats.batches < 500, `batches ${log.stats.batches}`);
     await log.close();
+    // closing cuts the zero tail off: the file is exactly the records
+    assert.equal(readFileSync(log.segmentPath, "utf8"), lines.join("\n") + "\n");
     const { records } = readDecisionLog(dir);
     assert.deepEqual(records.map((r) => (r.kind === "feedback" ? r.reward : -1)), Array.from({ length: 500 }, (_, i) => i));
     assert.ok(JSON.parse(readFileSync(join(dir, "schema.json"), "utf8")).format.startsWith("hindcast.decision-log"));
@@ -39,6 +41,12 @@ test("segments rotate by size and the reader keeps their order", async () => {
     for (let i = 0; i < 200; i++) await log.append({ kind: "feedback", decisionId: `d${i}`, ts: i, reward: i, late: false, duplicate: false });
     await log.close();
     assert.ok(decisionLogSegments(dir).length > 3);
+    // every rotated segment was truncated to its records: no zero byte anywhere, each ends with a newline
+    for (const path of decisionLogSegments(dir)) {
+      const bytes = readFileSync(path);
+      assert.equal(bytes.indexOf(0), -1, path);
+      assert.equal(bytes[bytes.length - 1], 0x0a, path);
+    }
     const { records } = readDecisionLog(dir);
     assert.equal(records.length, 200);
     assert.deepEqual(records.map((r) => (r.kind === "feedback" ? r.ts : -1)), Array.from({ length: 200 }, (_, i) => i));
@@ -47,14 +55,14 @@ test("segments rotate by size and the reader keeps their order", async () => {
   }
 });
 
-test("a torn trailing line is skipped and a reopened log starts a new segment", async () => {
+test("a torn trailing line is cut off on reopen and a reopened log starts a new segment", async () => {
   const dir = tempDir();
   try {
     const first = new DecisionLog({ dir, maxSegmentBytes: 4096 });
     await first.append({ kind: "feedback", decisionId: "a", ts: 1, reward: 1, late: false, duplicate: false });
     await first.close();
-    // A crash mid-write leaves part of a line in place, followed by the preallocated zeros.
-    const end = readFileSync(first.segmentPath, "utf8").indexOf("\u0000");
+    // A crash mid-write leaves part of a line at the end (closed segments are truncated to their records).
+    const end = readFileSync(first.segmentPath).length;
     const fd = openSync(first.segmentPath, "r+");
     writeSync(fd, '{"kind":"feedback","decisionId":"b","ts"', end);
     closeSync(fd);
@@ -63,8 +71,10 @@ test("a torn trailing line is skipped and a reopened log starts a new segment", 
     await second.append({ kind: "feedback", decisionId: "c", ts: 3, reward: 3, late: false, duplicate: false });
     await second.close();
     assert.notEqual(first.segmentPath, second.segmentPath);
+    assert.deepEqual(second.recovered.segments, [first.segmentPath]);
+    assert.equal(readFileSync(first.segmentPath, "utf8"), '{"kind":"feedback","decisionId":"a","ts":1,"reward":1,"late":false,"duplicate":false}\n');
     const { records, tornLines } = readDecisionLog(dir);
-    assert.equal(tornLines, 1);
+    assert.equal(tornLines, 0);
     assert.deepEqual(records.map((r) => (r.kind === "feedback" ? r.decisionId : "")), ["a", "c"]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -77,6 +87,51 @@ test("appending after close is refused with a coded error", async () => {
     const log = new DecisionLog({ dir, maxSegmentBytes: 4096 });
     await log.close();
     await assert.rejects(log.append({}), { code: "log_unavailable" });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("recovery cuts crashed segments at their last complete record, removes empty ones, spares live writers", () => {
+  const dir = tempDir();
+  try {
+    const line = (id: string) => JSON.stringify({ kind: "feedback", decisionId: id, ts: 1, reward: 1, late: false, duplicate: false }) + "\n";
+    const crashed = join(dir, `decisions-0000000000001-${process.pid}-0001.jsonl`);
+    const prepared = join(dir, `decisions-0000000000002-${process.pid}-0002.jsonl`);
+    const otherLive = join(dir, `decisions-0000000000003-${process.ppid}-0001.jsonl`);
+    const complete = line("a") + line("b");
+    // two batches on disk, a torn third, a zero gap, then a later batch written ahead of the gap (never answered)
+    const crashedBytes = Buffer.concat([Buffer.from(complete + line("c").slice(0, 10)), Buffer.alloc(64), Buffer.from(line("d")), Buffer.alloc(4000)]);
+    writeFileSync(crashed, crashedBytes);
+    writeFileSync(prepared, Buffer.alloc(4096));
+    const liveBytes = Buffer.concat([Buffer.from(line("x")), Buffer.alloc(100)]);
+    writeFileSync(otherLive, liveBytes);
+    const report = recoverDecisionLog(dir);
+    assert.deepEqual(report.segments, [crashed]);
+    assert.deepEqual(report.removed, [prepared]);
+    assert.equal(report.bytesDropped, crashedBytes.length - Buffer.byteLength(complete) + 4096);
+    assert.equal(readFileSync(crashed, "utf8"), complete);
+    assert.equal(existsSync(prepared), false);
+    assert.deepEqual(readFileSync(otherLive), liveBytes);
+    // a second pass finds nothing to do
+    assert.deepEqual(recoverDecisionLog(dir), { segments: [], removed: [], bytesDropped: 0 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a clean restart leaves no zero-filled segment behind", async () => {
+  const dir = tempDir();
+  try {
+    for (let run = 0; run < 3; run++) {
+      const log = new DecisionLog({ dir, maxSegmentBytes: 1 << 16 });
+      await log.append({ kind: "feedback", decisionId: `r${run}`, ts: run, reward: run, late: false, duplicate: false });
+      await log.close();
+    }
+    const sizes = decisionLogSegments(dir).map((path) => statSync(path).size);
+    assert.equal(sizes.length, 3);
+    const expected = Buffer.byteLength(JSON.stringify({ kind: "feedback", decisionId: "r0", ts: 0, reward: 0, late: false, duplicate: false }) + "\n");
+    assert.deepEqual(sizes, [expected, expected, expected]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
