@@ -10,7 +10,8 @@ import { demoDecisionLogText } from "./demo.js";
 import { MonitorError } from "./errors.js";
 import { MONITOR_METRICS } from "./metric-names.js";
 import { parseMonitorRules, type AlertEvent } from "./rules.js";
-import { Monitor, MonitorMetrics, streamSink, webhookSink } from "./runner.js";
+import { Monitor, MonitorMetrics, auditSink, streamSink, webhookSink } from "./runner.js";
+import { openRegistry } from "../registry/index.js";
 import { parsePrometheusText } from "./scrape.js";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -82,10 +83,11 @@ test("monitor following a growing log sends events to stdout JSON and a webhook;
     let now = T0;
     const printed: string[] = [];
     const metrics = new MonitorMetrics();
+    const registry = await openRegistry(`sqlite:${join(dir, "registry.db")}`);
     const monitor = new Monitor({
       rules: parseMonitorRules({}),
       logPath: dir,
-      sinks: [streamSink((line) => printed.push(line)), webhookSink(`${hookUrl}/hook`)],
+      sinks: [streamSink((line) => printed.push(line)), webhookSink(`${hookUrl}/hook`), auditSink(registry)],
       metrics,
       now: () => now,
       context: { offlineEstimates: { "cql-autoscaler@1": 1.1 } },
@@ -103,6 +105,9 @@ test("monitor following a growing log sends events to stdout JSON and a webhook;
     const firing = printed.map((l) => JSON.parse(l) as AlertEvent).filter((e) => e.state === "firing");
     assert.ok(firing.some((e) => e.rule === "SafetyBudgetBurn" && e.severity === "page"), printed.join(""));
     assert.deepEqual(received.map((e) => e.key), printed.map((l) => (JSON.parse(l) as AlertEvent).key));
+    const audited = await registry.audit({ action: "alert.fired" });
+    assert.deepEqual(audited.map((e) => e.details["key"]), firing.map((e) => e.key), "every firing event is in the audit log");
+    await registry.close();
     const exposition = await metrics.registry.metrics();
     const names = new Set(parsePrometheusText(exposition).map((s) => s.name));
     for (const name of names) assert.ok((Object.values(MONITOR_METRICS) as string[]).includes(name), `${name} is not in MONITOR_METRICS`);

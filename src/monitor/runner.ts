@@ -11,6 +11,7 @@ import { MONITOR_METRICS } from "./metric-names.js";
 import { AlertManager, burnRateCandidates, type AlertCandidate, type AlertEvent, type MonitorRules } from "./rules.js";
 import { ScrapedSlis, scrapeService } from "./scrape.js";
 import { SRE_BURN_WINDOWS } from "./slo.js";
+import type { Registry } from "../registry/index.js";
 
 export interface AlertSink {
   name: string;
@@ -39,6 +40,16 @@ export function webhookSink(url: string, fetchImpl: typeof fetch = fetch): Alert
         throw new MonitorError("webhook_failed", `POST ${url}: ${(error as Error).message}`, { url });
       }
       if (!response.ok) throw new MonitorError("webhook_failed", `POST ${url} answered ${response.status}`, { url, value: response.status });
+    },
+  };
+}
+
+/** Records each event in the registry's audit log, beside the promotions and rollbacks it may explain. */
+export function auditSink(registry: Pick<Registry, "recordEvent">): AlertSink {
+  return {
+    name: "registry audit log",
+    async send(event) {
+      await registry.recordEvent(event.state === "firing" ? "alert.fired" : "alert.resolved", `deployment:${event.deployment}`, { ...event });
     },
   };
 }

@@ -10,7 +10,7 @@ import { replayDecisionLog, type EvaluationContext } from "../../monitor/evaluat
 import { grafanaDashboards } from "../../monitor/grafana.js";
 import { alertmanagerRouteYaml, prometheusRulesYaml } from "../../monitor/prometheus.js";
 import { loadMonitorRules, parseMonitorRules, type MonitorRules } from "../../monitor/rules.js";
-import { Monitor, MonitorMetrics, streamSink, webhookSink, type AlertSink } from "../../monitor/runner.js";
+import { Monitor, MonitorMetrics, auditSink, streamSink, webhookSink, type AlertSink } from "../../monitor/runner.js";
 
 interface MonitorFlags {
   log?: string;
@@ -75,7 +75,7 @@ export function register(program: Command): void {
               return { offlineEstimates: fromRegistry.offlineEstimates, baselineValue: fromRegistry.baselineValue };
             }
           : undefined;
-        const sinks: AlertSink[] = [streamSink(), ...(flags.webhook ?? []).map((url) => webhookSink(url))];
+        const sinks: AlertSink[] = [streamSink(), ...(flags.webhook ?? []).map((url) => webhookSink(url)), ...(registry ? [auditSink(registry)] : [])];
         const onError = (error: unknown) => {
           const code = (error as { code?: unknown }).code;
           process.stderr.write(`hindcast monitor: ${typeof code === "string" ? code + ": " : ""}${(error as Error).message}\n`);
