@@ -325,6 +325,11 @@ class OnnxBuilder {
           const ones = this.constant(new Float32Array(rows).fill(1), keepDims ? [1, rows] : [rows], "float32");
           return this.emit("MatMul", [ones, ins[0]!], {}, out);
         }
+        // The same for ensembles: [members, rows, n] summed over rows (keepDims) is ones[1, rows] x (batched MatMul).
+        if (x.rank === 3 && axes.length === 1 && axes[0] === 1 && keepDims && this.options.dynamicBatch === undefined) {
+          const ones = this.constant(new Float32Array(x.shape[1]!).fill(1), [1, x.shape[1]!], "float32");
+          return this.emit("MatMul", [ones, ins[0]!], {}, out);
+        }
         return this.emit("ReduceSum", [ins[0]!, this.ints(axes)], { keepdims: keepDims ? 1 : 0 }, out);
       }
       case "mean":
