@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openRegistry } from "../registry/open.js";
 import { writeLinearArtifact } from "./fixtures/onnx-linear.js";
-import { RegistryRoutingSource, registryPolicyLoader } from "./registry-routing.js";
+import { loadServeSettings, RegistryRoutingSource, registryPolicyLoader } from "./registry-routing.js";
 import { createDecisionService } from "./service.js";
 
 test("serving from the registry: routing, hot reload, rollback records, tokens, traffic reports", { timeout: 60_000 }, async () => {
@@ -83,6 +83,78 @@ test("serving from the registry: routing, hot reload, rollback records, tokens, 
     }
     const counters = await registry.counters("p1@1");
     assert.ok(counters.decisions > 0, `p1 decisions ${counters.decisions}`);
+    await registry.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the kill switch lives in the registry (replicas and restarts see it); admin settings persist in the settings file", { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "hindcast-serve-kill-"));
+  const url = `sqlite:${join(dir, "registry.db")}`;
+  try {
+    const owner = await openRegistry(url);
+    const admin = await owner.createToken("serve", "admin");
+    await owner.close();
+    const registry = await openRegistry(url, { token: admin.token });
+    const deployer = await registry.createToken("ops", "deployer");
+    const manifest = await writeLinearArtifact(join(dir, "p1"), [1, 0, -1, 0, 1, -1]); // action 0 for state [3, 1]
+    await registry.registerPolicy({ name: "p1", sha256: manifest.onnx.sha256, artifactPath: join(dir, "p1"), manifest: manifest as unknown as Record<string, unknown> });
+    await registry.setGates({
+      shadow: { opeLowerBound: null },
+      canary: { minShadowDecisions: 0, maxShadowSafetyViolations: 1000, maxFraction: 1 },
+      production: { canaryWindowSeconds: 0, minCanaryDecisions: 0, maxCanaryGuardFailures: 1000, maxCanarySafetyViolations: 1000 },
+    });
+    for (const to of ["shadow", "canary", "production"] as const) await registry.promote("p1@1", to, { deployment: "default", fraction: 0.5 });
+    const settingsPath = join(dir, "serve.yaml");
+    writeFileSync(settingsPath, "deployments:\n  default:\n    fallback: { action: 2 }\n");
+
+    const replica = async (log: string) => {
+      const routing = new RegistryRoutingSource(registry, loadServeSettings(settingsPath), { settingsPath });
+      const service = await createDecisionService({ routing, loader: registryPolicyLoader(registry), logDir: join(dir, log), durableLog: false });
+      await service.reload(true);
+      return service;
+    };
+    const decide = async (service: Awaited<ReturnType<typeof replica>>) =>
+      (await service.app.inject({ method: "POST", url: "/v1/decide", payload: { routingKey: "k", state: [3, 1] } })).json();
+    const a = await replica("log-a");
+    const b = await replica("log-b");
+    try {
+      assert.equal((await decide(b)).action, 0);
+      const killed = await a.app.inject({ method: "POST", url: "/admin/kill", payload: { on: true, reason: "incident 7" }, headers: { authorization: `Bearer ${deployer.token}` } });
+      assert.equal(killed.statusCode, 200);
+      assert.equal(await registry.killSwitch(), true);
+      const audit = await registry.audit({ action: "kill_switch.on" });
+      assert.match(String(audit[0]?.details["reason"]), /incident 7/);
+      // the other replica follows at its next poll
+      assert.ok(await b.reload());
+      assert.deepEqual([(await decide(b)).route, (await decide(b)).action], ["killed", 2]);
+
+      // serving settings changed through the admin API are written to the settings file ...
+      const deployed = await a.app.inject({
+        method: "PUT", url: "/admin/deployments/default", headers: { authorization: `Bearer ${deployer.token}` },
+        payload: { production: { policy: "p1@1" }, fallback: { action: 1 }, safety: { allowedActions: [{ actions: [1, 2] }] } },
+      });
+      assert.equal(deployed.statusCode, 200, deployed.body);
+      const written = loadServeSettings(settingsPath);
+      assert.deepEqual(written.deployments?.["default"]?.fallback, { action: 1 });
+      await a.app.inject({ method: "POST", url: "/admin/kill", payload: { on: false }, headers: { authorization: `Bearer ${deployer.token}` } });
+      // ... so the other replica serves them after its next poll: action 0 is not allowed, the fallback serves 1
+      assert.ok(await b.reload());
+      const safe = await decide(b);
+      assert.deepEqual([safe.action, safe.safety], [1, ["allowed_actions"]]);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+    // a restarted service starts killed if the switch is on
+    await registry.setKillSwitch(true, "still broken");
+    const restarted = await replica("log-c");
+    try {
+      assert.equal((await decide(restarted)).route, "killed");
+    } finally {
+      await restarted.stop();
+    }
     await registry.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { z } from "zod";
 import type { PolicyRecord, Registry, Routing, TrafficCounts } from "../registry/types.js";
 import { artifactLoader } from "./artifact-loader.js";
@@ -21,8 +21,11 @@ import type { Role, RoutingSource } from "./routing.js";
  *       exploration: { kind: epsilon, epsilon: 0.05 }
  *       safety: { allowedActions: [{ when: { feature: load, op: ">", value: 0.9 }, actions: [0, 1] }] }
  *
- * Policy references are registry labels (`name@version`). The kill switch is held by this process (the registry
- * has no record for it); admin changes of serving settings live in memory until the settings file is edited.
+ * Policy references are registry labels (`name@version`). The kill switch lives in the registry (audited, shared by
+ * every replica through the routing version). Serving settings changed through the admin deploy endpoint are written
+ * back to the settings file when one is given (`settingsPath`; rewritten whole, so comments are not kept), and
+ * the file is re-read whenever it changes on disk, so an edit or another replica's deploy reaches every replica
+ * at its next poll. Without a settings file, admin changes of settings live in this process only.
  */
 export const servingSettingsSchema = deploymentSchema.omit({ production: true, canary: true, shadows: true, history: true });
 export type ServingSettingsInput = z.input<typeof servingSettingsSchema>;
@@ -54,6 +57,10 @@ export function loadServeSettings(path: string): ServeSettingsFile {
   return value as ServeSettingsFile;
 }
 
+function mtimeOf(path: string): number {
+  return existsSync(path) ? statSync(path).mtimeMs : -1;
+}
+
 export function policyLabel(policy: PolicyRecord): string {
   return `${policy.name}@${policy.version}`;
 }
@@ -63,37 +70,83 @@ export function registryPolicyLoader(registry: Pick<Registry, "getPolicy">): Pol
   return artifactLoader(async (ref) => ({ dir: (await registry.getPolicy(ref)).artifactPath, version: ref }));
 }
 
-type RegistryPort = Pick<Registry, "routingVersion" | "allRouting" | "routing" | "promote" | "rollback" | "authenticate" | "recordTraffic">;
+type RegistryPort = Pick<
+  Registry,
+  "routingVersion" | "allRouting" | "routing" | "promote" | "rollback" | "authenticate" | "recordTraffic" | "setKillSwitch" | "killSwitch"
+>;
+
+export interface RegistryRoutingOptions {
+  /** Settings file to write admin changes to and to re-read when it changes (YAML, or JSON by extension). */
+  settingsPath?: string;
+}
 
 export class RegistryRoutingSource implements RoutingSource {
-  private readonly settings: Map<string, DeploymentInput>;
-  private readonly defaults: ServingSettingsInput | undefined;
-  private killSwitch = false;
-  /** Local changes (kill switch, settings) since start; added to the registry's routing version. */
+  private settings = new Map<string, ServingSettingsInput>();
+  private defaults: ServingSettingsInput | undefined;
+  private readonly settingsPath: string | undefined;
+  /** Modification time of the settings file as last read or written (ms; -1 when absent). */
+  private settingsMtime = -1;
+  /** Settings changes seen since start; added to the registry's routing version. */
   private localRevision = 0;
 
   constructor(
     private readonly registry: RegistryPort,
     settings: ServeSettingsFile = {},
+    options: RegistryRoutingOptions = {},
   ) {
+    this.settingsPath = options.settingsPath;
+    this.useSettings(settings);
+    if (this.settingsPath) this.settingsMtime = mtimeOf(this.settingsPath);
+  }
+
+  private useSettings(settings: ServeSettingsFile): void {
     const parsed = serveSettingsFileSchema.parse(settings);
     this.defaults = parsed.defaults;
-    this.settings = new Map(Object.entries(parsed.deployments).map(([name, s]) => [name, s as DeploymentInput]));
+    this.settings = new Map(Object.entries(parsed.deployments));
+  }
+
+  /** Re-reads the settings file when it changed on disk; an unreadable or invalid edit keeps the settings in use. */
+  private refreshSettings(): void {
+    if (!this.settingsPath) return;
+    const mtime = mtimeOf(this.settingsPath);
+    if (mtime === this.settingsMtime || mtime < 0) return;
+    this.settingsMtime = mtime;
+    try {
+      this.useSettings(loadServeSettings(this.settingsPath));
+      this.localRevision += 1;
+    } catch {
+      // keep serving with the last valid settings; the next edit is tried again
+    }
+  }
+
+  private writeSettings(): void {
+    if (!this.settingsPath) return;
+    const file: ServeSettingsFile = {
+      ...(this.defaults ? { defaults: this.defaults } : {}),
+      deployments: Object.fromEntries(this.settings),
+    };
+    const text = this.settingsPath.endsWith(".json") ? JSON.stringify(file, null, 2) + "\n" : stringifyYaml(file);
+    const temporary = `${this.settingsPath}.${process.pid}.tmp`;
+    writeFileSync(temporary, text);
+    renameSync(temporary, this.settingsPath);
+    this.settingsMtime = mtimeOf(this.settingsPath);
   }
 
   async revision(): Promise<number> {
+    this.refreshSettings();
     return (await this.registry.routingVersion()) + this.localRevision;
   }
 
   async table(): Promise<RoutingTable> {
-    const [version, routings] = await Promise.all([this.registry.routingVersion(), this.registry.allRouting()]);
+    this.refreshSettings();
+    const [version, routings, killSwitch] = await Promise.all([this.registry.routingVersion(), this.registry.allRouting(), this.registry.killSwitch()]);
     const deployments: Record<string, DeploymentInput> = {};
     for (const routing of routings) {
       const settings = this.settings.get(routing.deployment) ?? this.defaults;
       if (!routing.production || !settings) continue;
       deployments[routing.deployment] = this.spec(routing, settings);
     }
-    return routingTableSchema.parse({ revision: version + this.localRevision, killSwitch: this.killSwitch, deployments });
+    return routingTableSchema.parse({ revision: version + this.localRevision, killSwitch, deployments });
   }
 
   private spec(routing: Routing, settings: ServingSettingsInput | DeploymentInput): DeploymentInput {
@@ -135,7 +188,9 @@ export class RegistryRoutingSource implements RoutingSource {
         await this.registry.promote(parsed.production.policy, "production", { deployment: name, reason });
       }
     });
-    this.settings.set(name, parsed);
+    const { production: _p, canary: _c, shadows: _s, history: _h, ...serving } = spec;
+    this.settings.set(name, serving);
+    this.writeSettings();
     this.localRevision += 1;
   }
 
@@ -158,9 +213,9 @@ export class RegistryRoutingSource implements RoutingSource {
     return { from: policyLabel(result.rolledBack), to };
   }
 
-  async setKillSwitch(on: boolean): Promise<void> {
-    this.killSwitch = on;
-    this.localRevision += 1;
+  /** Flips the registry's shared kill switch (audited; every replica sees it at its next poll). */
+  async setKillSwitch(on: boolean, reason: string, actor: string): Promise<void> {
+    await this.call(() => this.registry.setKillSwitch(on, `${reason} (by ${actor})`));
   }
 
   async authenticate(token: string): Promise<Role | null> {

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { openRegistryFromEnv } from "../../registry/index.js";
 import { artifactLoader } from "../../serve/artifact-loader.js";
@@ -34,7 +34,10 @@ export function register(program: Command): void {
     .description("run the HTTP decision service (routing, safety, fallback, shadow/canary, decision log)")
     .option("--registry <url>", "registry URL (default $HINDCAST_REGISTRY or sqlite:.hindcast/registry.db)")
     .option("--token <token>", "registry API token the service acts with (default $HINDCAST_TOKEN)")
-    .option("--settings <file>", "serving settings per deployment (YAML/JSON): fallback, exploration, safety, ood, defaults, guard")
+    .option(
+      "--settings <file>",
+      "serving settings per deployment (YAML/JSON): fallback, exploration, safety, ood, defaults, guard; admin deploys are written back to it and edits are picked up live",
+    )
     .option("--routing <file>", "serve a fixed routing table file instead of the registry")
     .option("--host <host>", "interface to bind", "127.0.0.1")
     .option("--port <port>", "port (0 picks a free one)", "8080")
@@ -53,7 +56,8 @@ export function register(program: Command): void {
         loader = artifactLoader();
       } else {
         const registry = await openRegistryFromEnv({ registry: flags.registry, token: flags.token });
-        routing = new RegistryRoutingSource(registry, flags.settings ? loadServeSettings(flags.settings) : {});
+        const settings = flags.settings && existsSync(flags.settings) ? loadServeSettings(flags.settings) : {};
+        routing = new RegistryRoutingSource(registry, settings, { settingsPath: flags.settings });
         loader = registryPolicyLoader(registry);
         close = () => registry.close();
       }
