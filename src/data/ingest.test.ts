@@ -217,3 +217,45 @@ test("several files are read as one dataset, with rows reported per file", async
   const t = await loadTransitions(store, "m@1");
   assert.deepEqual(Array.from(t.steps), [0, 1, 2]);
 });
+
+test("logs already in episode order are stored exactly as interleaved logs of the same rows (two files, many chunks)", async () => {
+  // 60 episodes x 200 steps over two files, so the staging table spans many DuckDB vectors and row groups.
+  const episodes = 60;
+  const length = 200;
+  const columnsOf = (order: Array<[number, number]>) => ({
+    episode_id: order.map(([e]) => `ep-${e}`),
+    step: new Int32Array(order.map(([, s]) => s)),
+    f1: new Float32Array(order.map(([e, s]) => e * 1000 + s)),
+    f2: new Float32Array(order.map(([e, s]) => Math.sin(e + s))),
+    action: new Int32Array(order.map(([e, s]) => (e * 7 + s) % 3)),
+    reward: new Float32Array(order.map(([e, s]) => -((e + s) % 10) / 2)),
+    propensity: new Float64Array(order.map(([e, s]) => 0.25 * (1 + ((e + s) % 3)))),
+  });
+  const sorted: Array<[number, number]> = [];
+  for (let e = 0; e < episodes; e++) for (let s = 0; s < length; s++) sorted.push([e, s]);
+  // the same rows with episodes 2k and 2k+1 interleaved step by step (first appearance order unchanged)
+  const interleaved: Array<[number, number]> = [];
+  for (let e = 0; e < episodes; e += 2) for (let s = 0; s < length; s++) interleaved.push([e, s], [e + 1, s]);
+  const half = (episodes / 2) * length;
+  const write = async (name: string, order: Array<[number, number]>) => {
+    const files = [join(dir, `${name}-a.parquet`), join(dir, `${name}-b.parquet`)];
+    await writeColumns(files[0]!, columnsOf(order.slice(0, half)));
+    await writeColumns(files[1]!, columnsOf(order.slice(half)));
+    return files;
+  };
+  const store = join(dir, "store-order");
+  const inOrder = await ingest({ files: await write("sorted", sorted), schema: parseSchema(schemaInput), dataset: "in-order", store });
+  const mixed = await ingest({ files: await write("mixed", interleaved), schema: parseSchema(schemaInput), dataset: "mixed", store });
+  assert.equal(inOrder.report.accepted, episodes * length);
+  assert.equal(inOrder.manifest.contentHash, mixed.manifest.contentHash);
+
+  const t = await loadTransitions(store, "in-order@1", { verify: true });
+  assert.deepEqual(Array.from(t.episodeStarts), Array.from({ length: episodes + 1 }, (_, e) => e * length));
+  for (let i = 0; i < t.size; i++) {
+    const e = Math.floor(i / length);
+    const s = i % length;
+    assert.equal(t.steps[i], s);
+    assert.equal(t.observations[2 * i], e * 1000 + s);
+    assert.equal(t.truncations[i], s === length - 1 ? 1 : 0);
+  }
+});
