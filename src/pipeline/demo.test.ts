@@ -111,6 +111,7 @@ describe("hindcast demo (small)", { timeout: 120_000 }, () => {
     const lineage = await registry.policyLineage(retrained.policy);
     assert.equal(lineage.dataset?.name, retrain.name);
     assert.equal(lineage.dataset?.hash, retrain.contentHash);
+    assert.deepEqual(lineage.evaluations.map((e) => e.estimator).sort(), ["fqe", "wdr"]);
     assert.ok(existsSync(join(lineage.policy.artifactPath, "manifest.json")));
   });
 

@@ -363,21 +363,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       dataset: testRef,
       diagnostics: { behavior: DEMO_BEHAVIOR },
     });
-    for (const [name, e] of evaluations) {
-      for (const estimate of [e.wdr, e.fqe]) {
-        await registry.recordEvaluation({
-          policy: labels.get(name)!,
-          estimator: estimate.estimator,
-          value: estimate.value,
-          lower: estimate.lowerBound.value,
-          upper: estimate.interval?.upper ?? estimate.value,
-          confidence: estimate.lowerBound.confidence,
-          split: "heldout",
-          dataset: testRef,
-          diagnostics: { ...estimate.diagnostics, interval: estimate.interval, exploration: { kind: "epsilon", epsilon: SERVE_EPSILON } },
-        });
-      }
-    }
+    for (const [name, e] of evaluations) await recordEstimates(registry, labels.get(name)!, e, testRef);
     const winner = labels.get(winnerSpec.name)!;
     const today = labels.get("autoscaler-today")!;
     const bad = labels.get("autoscaler-bad")!;
@@ -536,9 +522,22 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     );
     const retrainedRecord = await registerTrained(registry, winnerSpec.name, retrained);
     const retrainedLabel = `${retrainedRecord.name}@${retrainedRecord.version}`;
+    // Same held-out days and estimators as the first candidates, so the estimates are comparable.
+    const retrainedEvaluation = await evaluateOffline({
+      transitions: test,
+      artifactDir: retrained.artifactDir,
+      exploration: { kind: "epsilon", epsilon: SERVE_EPSILON },
+      gamma: DEMO_GAMMA,
+      resamples: sizes.resamples,
+      fqeSteps: sizes.fqeSteps,
+      seed,
+      name: retrainedLabel,
+    });
+    await recordEstimates(registry, retrainedLabel, retrainedEvaluation, testRef);
     end([
       `decision log: ${exported.rows} decisions with feedback in ${exported.episodes} days -> ${ref(decisionLog.manifest)} (${decisionLog.report.accepted} accepted, ${decisionLog.report.quarantined} quarantined)`,
       `${ref(retrainManifest)} (parent ${retrainManifest.parents.map((p) => `${p.name}@${p.version}`).join(", ")}) -> retrained ${retrainedLabel} (run ${retrained.runId})`,
+      `${retrainedLabel} on the held-out days: WDR ${fmt(retrainedEvaluation.wdr.value)} (lower bound ${fmt(retrainedEvaluation.wdr.lowerBound.value)}), FQE ${fmt(retrainedEvaluation.fqe.value)}`,
     ]);
 
     // 11. Ground truth in the simulator and the summary.
@@ -551,7 +550,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     for (const item of all) {
       const truth = await trueValue({ env: DEMO_ENV, artifactDir: item.dir, exploration, episodes: sizes.truthEpisodes, seed: truthSeed, gamma: DEMO_GAMMA });
       emit({ kind: "progress", label: "rollouts", done: summaries.length + 1, total: all.length });
-      const e = item.role === "retrained" ? undefined : evaluations.get(item.name);
+      const e = item.role === "retrained" ? retrainedEvaluation : evaluations.get(item.name);
       summaries.push({
         name: item.name,
         policy: item.label,
@@ -639,6 +638,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       if (service) await service.stop().catch(() => undefined);
       await registry.close();
     }
+  }
+}
+
+/** Records a policy's WDR and FQE estimates (lower = the one-sided lower bound the gates use). */
+async function recordEstimates(registry: Registry, policy: string, evaluation: OfflineEvaluation, dataset: { name: string; version: number }): Promise<void> {
+  for (const estimate of [evaluation.wdr, evaluation.fqe]) {
+    await registry.recordEvaluation({
+      policy,
+      estimator: estimate.estimator,
+      value: estimate.value,
+      lower: estimate.lowerBound.value,
+      upper: estimate.interval?.upper ?? estimate.value,
+      confidence: estimate.lowerBound.confidence,
+      split: "heldout",
+      dataset,
+      diagnostics: { ...estimate.diagnostics, interval: estimate.interval, exploration: { kind: "epsilon", epsilon: SERVE_EPSILON } },
+    });
   }
 }
 
