@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { listVersions } from "../data/store.js";
 import { openRegistry } from "../registry/open.js";
 import { expandCandidates, parsePipeline, runPipeline, type PipelineInput } from "./pipeline.js";
@@ -104,5 +106,33 @@ describe("pipeline", { timeout: 120_000 }, () => {
     const clean = await runPipeline(parsePipeline(config("clean", join(root, "clean"))), { codeVersion: "test" });
     assert.equal(clean.steps[3]!.outputs.resumedFrom, null);
     assert.equal(train.sha256, clean.steps[3]!.outputs.sha256);
+  });
+
+  it("resumes after the process is killed mid-training (step left running, run directory checkpointed)", async () => {
+    const dir = join(root, "killed");
+    const input: PipelineInput = { ...config("killed", dir), algorithms: [{ name: "discrete_bc", steps: 6000, seeds: [5], config: { hiddenSizes: [8], batchSize: 32 } }] };
+    const file = join(root, "killed.json");
+    writeFileSync(file, JSON.stringify(input));
+    const bin = fileURLToPath(new URL("../../bin/hindcast.js", import.meta.url));
+    const child = spawn(process.execPath, [bin, "pipeline", "run", file, "--json"], { env: { ...process.env, HINDCAST_FROM_SOURCE: "1" }, stdio: "ignore" });
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const runs = join(dir, "work", "runs");
+    const checkpointed = (): boolean =>
+      existsSync(runs) && readdirSync(runs).some((run) => existsSync(join(runs, run, "checkpoints", "last", "state.json")));
+    const deadline = Date.now() + 60_000;
+    while (!checkpointed() && child.exitCode === null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    child.kill("SIGKILL");
+    await exited;
+    assert.ok(checkpointed(), "the child reached a checkpoint before it was killed");
+
+    const registry = await openRegistry(`sqlite:${join(dir, "registry.db")}`);
+    const recorded = Object.fromEntries((await registry.listSteps("killed")).map((s) => [s.name, s.status]));
+    await registry.close();
+    assert.equal(recorded["train:discrete_bc:s5"], "running");
+
+    const resumed = await runPipeline(parsePipeline(input), { codeVersion: "test" });
+    assert.deepEqual(resumed.steps.map((s) => s.outcome).slice(0, 4), ["reused", "reused", "reused", "ran"]);
+    const resumedFrom = resumed.steps[3]!.outputs.resumedFrom as number;
+    assert.ok(resumedFrom >= 600 && resumedFrom < 6000 && resumedFrom % 600 === 0, `resumed from ${resumedFrom}`);
   });
 });

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createAlgorithm } from "../algos/registry.js";
 import type { DatasetManifest } from "../data/store.js";
@@ -177,6 +177,8 @@ export async function trainPolicy(
       reused = true;
     } else {
       const resume = existsSync(join(options.outDir, "checkpoints", "last", "state.json"));
+      // A run killed before its first checkpoint has nothing to resume from: start it again from scratch.
+      if (!resume && existsSync(join(options.outDir, "run.json"))) await rm(options.outDir, { recursive: true, force: true });
       const result = await algorithm.fit(transitions, {
         steps: spec.steps,
         seed: spec.seed,
