@@ -348,6 +348,8 @@ export interface DecisionRecord {
   fallbackReason?: string;
   safety: string[];
   shadows?: Array<{ version: string; action: number | number[]; agree: boolean; probability: number }>;
+  /** Shadows that failed on this state (they have no entry in `shadows`). */
+  shadowErrors?: Array<{ version: string; error: string }>;
 }
 
 export interface FeedbackRecord {
@@ -388,6 +390,7 @@ export const decisionLogSchema = {
         fallbackReason: "string, optional",
         safety: "string[], safety rules that intervened",
         shadows: "array of {version, action, agree, probability}, optional",
+        shadowErrors: "array of {version, error}, optional; shadows that failed on this state (not in shadows)",
       },
     },
     feedback: {

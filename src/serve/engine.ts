@@ -4,7 +4,7 @@ import type { ActionSpace } from "../data/transitions.js";
 import type { DeploymentSpec, RoutingTable } from "./config.js";
 import type { DecisionLog, DecisionRecord, FeedbackRecord } from "./decision-log.js";
 import { ServeError } from "./errors.js";
-import { argmax, boxProbability, continuousStd, discreteDistribution, gaussianLogDensity, sampleDiscrete, sampleGaussian } from "./exploration.js";
+import { argmax, boxProbability, continuousStd, discreteDistribution, float32Decimal, gaussianLogDensity, sampleDiscrete, sampleGaussian } from "./exploration.js";
 import { CanaryGuard, type Arm, type GuardBreach } from "./guard.js";
 import type { ServeMetrics } from "./metrics.js";
 import { constantPolicy, incompatibility, type DecisionPolicy, type PolicyLoader, type PolicyOutput } from "./policy.js";
@@ -343,8 +343,11 @@ export class DecisionEngine extends EventEmitter {
     return `${now.toString(36)}-${this.nonce}-${this.counter.toString(36)}`;
   }
 
-  /** Reads the request state into the deployment's feature order; returns the missing feature, if any. */
-  private readState(d: CompiledDeployment, input: DecideInput["state"], out: Float32Array): string | null {
+  /**
+   * Reads the request state into the deployment's feature order, as float32 for the policies and as the float64
+   * values the client sent (for the log, so it holds 0.1 and not 0.10000000149); returns the missing feature, if any.
+   */
+  private readState(d: CompiledDeployment, input: DecideInput["state"], out: Float32Array, sent: Float64Array): string | null {
     const dim = d.featureNames.length;
     if (Array.isArray(input)) {
       if (input.length !== dim) {
@@ -357,7 +360,7 @@ export class DecisionEngine extends EventEmitter {
         if (typeof value !== "number" || !Number.isFinite(value)) {
           throw new ServeError("invalid_state", `state[${j}] is not a finite number`, { path: ["state", j] });
         }
-        out[j] = value;
+        out[j] = sent[j] = value;
       }
       return null;
     }
@@ -365,14 +368,14 @@ export class DecisionEngine extends EventEmitter {
     for (let j = 0; j < dim; j++) {
       const value = input[d.featureNames[j]];
       if (typeof value === "number" && Number.isFinite(value)) {
-        out[j] = value;
+        out[j] = sent[j] = value;
       } else if (value === undefined || value === null) {
         const fallbackValue = d.defaults[j];
         if (Number.isNaN(fallbackValue)) {
-          out[j] = NaN;
+          out[j] = sent[j] = NaN;
           missing ??= d.featureNames[j];
         } else {
-          out[j] = fallbackValue;
+          out[j] = sent[j] = fallbackValue;
         }
       } else {
         throw new ServeError("invalid_state", `feature "${d.featureNames[j]}" is not a finite number`, { path: ["state", d.featureNames[j]] });
@@ -390,7 +393,8 @@ export class DecisionEngine extends EventEmitter {
       throw new ServeError("unknown_policy", `no deployment "${input.deployment}"`, { deployment: input.deployment });
     }
     const state = new Float32Array(d.featureNames.length);
-    const missing = this.readState(d, input.state, state);
+    const sentState = new Float64Array(d.featureNames.length);
+    const missing = this.readState(d, input.state, state, sentState);
 
     let route: Route;
     let arm: Arm | null = null;
@@ -454,6 +458,7 @@ export class DecisionEngine extends EventEmitter {
 
     let shadowRecords: DecisionRecord["shadows"];
     let shadowProbabilities: Float64Array | null = null;
+    let shadowErrors: DecisionRecord["shadowErrors"];
     // Shadows see the same state; with a missing feature there is no state to show them.
     if (d.shadows.length > 0 && route !== "killed" && !missing) {
       shadowRecords = [];
@@ -473,8 +478,10 @@ export class DecisionEngine extends EventEmitter {
           stats.decisions += 1;
           if (agree) stats.agreements += 1;
           shadowRecords.push({ version: shadow.version, action: shadowAction, agree, probability: agree ? 1 : 0 });
-        } catch {
-          shadowRecords.push({ version: shadow.version, action: -1, agree: false, probability: 0 });
+        } catch (error) {
+          // Not an action: the failure is logged apart from the shadows' actions, and counted.
+          (shadowErrors ??= []).push({ version: shadow.version, error: error instanceof Error ? error.message : String(error) });
+          this.metrics.shadowErrors.labels(d.name, shadow.version).inc();
         }
       }
     }
@@ -499,7 +506,7 @@ export class DecisionEngine extends EventEmitter {
       route,
       policyVersion,
       featureNames: d.featureNames,
-      state: Array.from(state, (v) => (Number.isNaN(v) ? (null as unknown as number) : v)),
+      state: Array.from(sentState, (v) => (Number.isNaN(v) ? (null as unknown as number) : v)),
       action,
       probability: served.probability,
       latencyUs: Math.round(latencyMs * 1000),
@@ -510,6 +517,7 @@ export class DecisionEngine extends EventEmitter {
     if (served.logDensity !== undefined) record.logDensity = served.logDensity;
     if (fallbackReason) record.fallbackReason = fallbackReason;
     if (shadowRecords) record.shadows = shadowRecords;
+    if (shadowErrors) record.shadowErrors = shadowErrors;
     const durable = this.log.append(record);
 
     this.remember(decisionId, {
@@ -556,6 +564,8 @@ export class DecisionEngine extends EventEmitter {
     for (let k = 0; k < output.mean.length; k++) if (!Number.isFinite(output.mean[k])) throw new Error("policy returned a non-finite action");
     const std = continuousStd(output, exploration);
     const action = sampleGaussian(output.mean, std, this.random);
+    // A float32 runtime's greedy output is reported as the decimal it stands for (0.1, not 0.10000000149).
+    if (output.mean instanceof Float32Array) for (let k = 0; k < action.length; k++) if (std[k] === 0) action[k] = float32Decimal(action[k]);
     const dim = action.length;
     const low = new Float64Array(dim);
     const high = new Float64Array(dim);
@@ -577,7 +587,7 @@ export class DecisionEngine extends EventEmitter {
     const pending = d.fallback.policy.evaluate(Float32Array.from(state, (v) => (Number.isNaN(v) ? 0 : v)));
     const output = pending instanceof Promise ? await pending : pending;
     if (output.kind === "discrete") return { action: argmax(output.scores), probability: 1 };
-    return { action: Float64Array.from(output.mean), probability: 1 };
+    return { action: output.mean instanceof Float32Array ? Float64Array.from(output.mean, float32Decimal) : Float64Array.from(output.mean), probability: 1 };
   }
 
   private remember(id: string, entry: RememberedDecision): void {
@@ -734,7 +744,8 @@ function checkExploration(spec: DeploymentSpec, space: ActionSpace): void {
 }
 
 function greedyAction(output: PolicyOutput): number | number[] {
-  return output.kind === "discrete" ? argmax(output.scores) : Array.from(output.mean);
+  if (output.kind === "discrete") return argmax(output.scores);
+  return output.mean instanceof Float32Array ? Array.from(output.mean, float32Decimal) : Array.from(output.mean);
 }
 
 function sameAction(a: number | number[], b: number | number[], space: ActionSpace): boolean {

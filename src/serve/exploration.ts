@@ -104,3 +104,16 @@ export function boxProbability(mean: ArrayLike<number>, std: Float64Array, low: 
   }
   return probability;
 }
+
+/**
+ * The shortest decimal that rounds to the same float32 as `value` (e.g. 0.10000000149011612 -> 0.1): what a float32
+ * runtime's output means, without the binary noise of widening it to float64. Other values come back unchanged.
+ */
+export function float32Decimal(value: number): number {
+  if (!Number.isFinite(value) || Math.fround(value) !== value) return value;
+  for (let digits = 1; digits < 9; digits++) {
+    const shorter = Number(value.toPrecision(digits));
+    if (Math.fround(shorter) === value) return shorter;
+  }
+  return value;
+}

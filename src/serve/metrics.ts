@@ -15,6 +15,7 @@ export class ServeMetrics {
   readonly rollbacks: Counter<"deployment" | "metric">;
   readonly shadowAgreement: Gauge<"deployment" | "shadow">;
   readonly shadowValue: Gauge<"deployment" | "shadow">;
+  readonly shadowErrors: Counter<"deployment" | "shadow">;
   readonly reloads: Counter<"outcome">;
   readonly alerts: Counter<"kind">;
   readonly killSwitch: Gauge;
@@ -78,6 +79,12 @@ export class ServeMetrics {
     this.shadowValue = new Gauge({
       name: "hindcast_serve_shadow_value_estimate",
       help: "Inverse-propensity estimate of the shadow policy's mean reward from production feedback",
+      labelNames: ["deployment", "shadow"],
+      registers,
+    });
+    this.shadowErrors = new Counter({
+      name: "hindcast_serve_shadow_errors_total",
+      help: "Shadow evaluations that failed (logged as shadowErrors, never acted on)",
       labelNames: ["deployment", "shadow"],
       registers,
     });
