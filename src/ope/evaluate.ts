@@ -23,6 +23,7 @@ import {
   type SequentialInput,
 } from "./sequential.js";
 import { importanceRatios } from "./weights.js";
+import { refitBootstrap } from "./refit.js";
 
 /**
  * One call from logs to a trustworthy number: propensities (logged or estimated), target probabilities (a column or
@@ -73,7 +74,12 @@ export interface EvaluatePolicyOptions {
   behavior?: { prob: Float64Array; label: string; estimated?: boolean };
   /** When the logs have no propensities: fit a behaviour-cloning model instead of refusing. */
   estimateBehavior?: boolean;
-  bootstrap?: { resamples: number; seed: number; level?: number };
+  /**
+   * Percentile intervals over episodes. `refitModel: R` gives the model-based estimators (fqe, dm, dr, wdr, bandit
+   * DM/DR) intervals from R resamples that each refit the model (src/ope/refit.ts; R model fits); without it their
+   * intervals keep the one model fitted on all data and are too narrow (warned).
+   */
+  bootstrap?: { resamples: number; seed: number; level?: number; refitModel?: number };
   /** One-sided confidence of the lower bound, default 0.95. */
   confidence?: number;
   /** Which lower bound gates deployment; auto = bootstrap when resampling, else Student-t. */
@@ -293,6 +299,7 @@ export async function evaluatePolicy(options: EvaluatePolicyOptions): Promise<Op
   let qHat = options.qHat ?? null;
   let vHat = options.vHat ?? null;
   let model: string | null = qHat || vHat ? "supplied Q-hat/V-hat columns" : null;
+  let fitModelUsed: ((t: Transitions, p: TargetPolicy, g: number) => Promise<ModelValues>) | null = null;
   const wantsFqe = estimators.includes("fqe");
   const wantsModel = estimators.some((name) => NEEDS_MODEL.has(name));
   if (wantsFqe || (wantsModel && !(qHat && vHat))) {
@@ -310,6 +317,7 @@ export async function evaluatePolicy(options: EvaluatePolicyOptions): Promise<Op
       qHat = fitted.qHat;
       vHat = fitted.vHat;
       model = fitted.label;
+      fitModelUsed = fitModel;
     }
   }
 
@@ -329,10 +337,46 @@ export async function evaluatePolicy(options: EvaluatePolicyOptions): Promise<Op
   }
   const context = { sequential, returns, range: range ?? { min: 0, max: 1 } };
 
+  // Model-refit bootstrap: one model fit per resample, shared by every model-based estimator.
+  const modelEstimators = estimators.filter((name) => name === "fqe" || NEEDS_MODEL.has(name));
+  const refitResamples = options.bootstrap?.refitModel ?? 0;
+  let refitted: Map<string, BootstrapResult> | null = null;
+  if (refitResamples > 0 && modelEstimators.length > 0) {
+    const fit = fitModelUsed;
+    const policy = options.policy;
+    if (!fit || !policy) {
+      warnings.push("the model-refit bootstrap needs a fitted model (a policy, not supplied Q-hat/V-hat columns); model-based intervals keep the fixed model");
+    } else {
+      refitted = await refitBootstrap(
+        transitions,
+        modelEstimators,
+        async (resampled, rows) => {
+          const fitted = await fit(resampled, policy, gamma);
+          const input: SequentialInput = {
+            rewards: resampled.rewards,
+            episodeStarts: resampled.episodeStarts,
+            ratios: Float64Array.from(rows, (row) => ratios[row]),
+            qHat: fitted.qHat,
+            vHat: fitted.vHat,
+          };
+          return new Map(modelEstimators.map((name) => [name, runEstimator(name, input, input, options).value]));
+        },
+        { resamples: refitResamples, seed: options.bootstrap!.seed, level: options.bootstrap!.level },
+      );
+    }
+  }
+
   const estimates: EstimateReport[] = [];
   for (const name of estimators) {
     const estimate = runEstimator(name, sequential, bandit, options);
-    const boot = options.bootstrap ? bootstrap(estimate, options.bootstrap) : null;
+    const refit = refitted?.get(name);
+    if (refit) {
+      estimate.warnings = estimate.warnings.map((w) => w.replace("bootstrap intervals do not include refitting the model", "the interval refits the model on each resample"));
+    } else if (options.bootstrap && fitModelUsed && NEEDS_MODEL.has(name) && name !== "dm") {
+      // dm/fqe already say so (directMethod's warning).
+      estimate.warnings = [...estimate.warnings, "its bootstrap interval keeps the one fitted model (no refitting) and is too narrow; ask for bootstrap.refitModel"];
+    }
+    const boot = refit ?? (options.bootstrap ? bootstrap(estimate, options.bootstrap) : null);
     const lowerBound = chooseBound(estimate, name, boot, options, context);
     const weights = estimate.weights;
     estimates.push({
