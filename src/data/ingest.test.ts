@@ -259,3 +259,30 @@ test("logs already in episode order are stored exactly as interleaved logs of th
     assert.equal(t.truncations[i], s === length - 1 ? 1 : 0);
   }
 });
+
+test("float32 Parquet observations: NaN and infinity are still non_finite; a float64 file beside them still catches float32 overflow", async () => {
+  const base = {
+    episode_id: ["a", "a", "a"],
+    step: new Int32Array([0, 1, 2]),
+    action: new Int32Array([0, 1, 2]),
+    reward: new Float32Array([0, -1, -2]),
+    propensity: new Float64Array([0.5, 0.5, 0.5]),
+  };
+  const floats = join(dir, "float32.parquet");
+  await writeColumns(floats, { ...base, f1: new Float32Array([1, Number.NaN, 3]), f2: new Float32Array([0, 1, Number.POSITIVE_INFINITY]) });
+  const report = (await ingest({ files: [floats], schema: parseSchema(schemaInput), dataset: "f32", store: join(dir, "store-f32"), strict: false }).catch((e) => e)) as { code?: string; details?: unknown };
+  // every row of the one episode is rejected: the ingest refuses with the rule counts
+  assert.equal(report.code, "no_valid_rows");
+  assert.deepEqual((report.details as { issueCounts: Record<string, number> }).issueCounts, { non_finite: 2, episode_rejected: 1 });
+
+  const clean = join(dir, "float32-clean.parquet");
+  await writeColumns(clean, { ...base, episode_id: ["b", "b", "b"], f1: new Float32Array([1, 2, 3]), f2: new Float32Array([0, 1, 2]) });
+  const wide = join(dir, "float64.parquet");
+  await writeColumns(wide, { ...base, f1: new Float64Array([1, 1e39, 3]), f2: new Float64Array([0, 1, 2]) });
+  const { report: mixed } = await ingest({ files: [clean, wide], schema: parseSchema(schemaInput), dataset: "mixed-width", store: join(dir, "store-f32") });
+  assert.equal(mixed.accepted, 3);
+  assert.equal(mixed.quarantined, 3);
+  assert.ok(mixed.issues.some((i) => i.code === "non_finite" && i.file === wide && i.row === 2 && i.field === "f1"), JSON.stringify(mixed.issues));
+  const t = await loadTransitions(join(dir, "store-f32"), "mixed-width@1");
+  assert.deepEqual(Array.from(t.observations), [1, 0, 2, 1, 3, 2]);
+});

@@ -273,6 +273,8 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
   let tsType: string | null = null;
   let metaTypes: string[] = [];
 
+  // First every file's columns and types (a bad file fails before anything is staged), then the rows.
+  const described: Array<{ path: string; bytes: number; reader: string; types: Map<string, string> }> = [];
   for (let i = 0; i < files.length; i++) {
     const path = files[i]!;
     if (!existsSync(path)) throw new DataError("source_not_found", `${path}: no such file`, { file: path });
@@ -281,24 +283,35 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
     const reader = readerFor(path);
     const encoding = detectWrongEncoding(path);
     if (encoding) throw new DataError("malformed_file", `${path} (byte 0): text is ${encoding}, not UTF-8; convert it to UTF-8`, { file: path, position: "byte 0" });
-    options.onProgress?.({ stage: "read", file: path });
-    let described: Array<[string, string]>;
+    let columns: Array<[string, string]>;
     try {
       const result = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`);
-      described = result.getRows().map((r) => [String(r[0]), String(r[1])]);
+      columns = result.getRows().map((r) => [String(r[0]), String(r[1])]);
     } catch (error) {
       throw await readFailure(connection, path, error);
     }
-    const types = new Map(described);
+    const types = new Map(columns);
     const missing = required.filter((c) => !types.has(c));
     if (missing.length > 0) {
       throw new DataError("missing_column", `${path}: missing column(s) ${missing.join(", ")} named by the schema`, { file: path, field: missing[0]! });
     }
-    for (const [column] of described) {
+    for (const [column] of columns) {
       if (!required.includes(column) && !ignored.has(column)) {
         warnings.push({ code: "extra_column", file: path, row: null, field: column, value: null, expected: null, message: issueMessage("extra_column", column, null, null) });
       }
     }
+    described.push({ path, bytes, reader, types });
+  }
+  // Scalar observation columns that are FLOAT in every file are staged as FLOAT: they are stored as float32 anyway,
+  // cannot overflow it, and this halves the largest part of the staging table (e.g. Parquet written from Float32Array).
+  const floatIn = (spec: DatasetSchema["observations"] | undefined) =>
+    Array.isArray(spec) ? spec.map((column) => described.every((d) => d.types.get(column) === "FLOAT")) : Array.from({ length: dim }, () => false);
+  const obsFloat = floatIn(schema.observations);
+  const nextFloat = floatIn(schema.nextObservations);
+
+  for (let i = 0; i < described.length; i++) {
+    const { path, bytes, reader, types } = described[i]!;
+    options.onProgress?.({ stage: "read", file: path });
     if (i === 0) {
       tsType = schema.timestamp ? (NUMERIC_TYPES.test(types.get(schema.timestamp)!) ? "DOUBLE" : /^TIMESTAMP/.test(types.get(schema.timestamp)!) ? types.get(schema.timestamp)! : "TIMESTAMP") : null;
       metaTypes = metadata.map((m) => (/^(VARCHAR|JSON)$/.test(types.get(m)!) ? "VARCHAR" : types.get(m)!));
@@ -308,8 +321,8 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
         `${S.episode} VARCHAR`,
         `${S.step} DOUBLE`,
         ...(tsType ? [`${S.ts} ${tsType}`] : []),
-        ...Array.from({ length: dim }, (_, j) => `${S.obs(j)} DOUBLE`),
-        ...(schema.nextObservations ? Array.from({ length: dim }, (_, j) => `${S.next(j)} DOUBLE`) : []),
+        ...Array.from({ length: dim }, (_, j) => `${S.obs(j)} ${obsFloat[j] ? "FLOAT" : "DOUBLE"}`),
+        ...(schema.nextObservations ? Array.from({ length: dim }, (_, j) => `${S.next(j)} ${nextFloat[j] ? "FLOAT" : "DOUBLE"}`) : []),
         ...Array.from({ length: actionDim }, (_, k) => `${S.action(k)} DOUBLE`),
         `${S.reward} DOUBLE`,
         ...(schema.terminal ? [`${S.terminal} BOOLEAN`] : []),
@@ -329,8 +342,10 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
       const type = types.get(schema.timestamp)!;
       projections.push([S.ts, tsType === "DOUBLE" ? numberOf(col(schema.timestamp), type, schema.timestamp) : castTo(col(schema.timestamp), type, tsType!, schema.timestamp)]);
     }
-    observationProjections(schema.observations, layout.featureNames, types).forEach((p, j) => projections.push([S.obs(j), p]));
-    if (schema.nextObservations) observationProjections(schema.nextObservations, layout.nextNames, types).forEach((p, j) => projections.push([S.next(j), p]));
+    // a FLOAT staging column takes the FLOAT source value as it is
+    const asIs = (p: Projection, float: boolean | undefined): Projection => (float ? { ...p, value: p.raw } : p);
+    observationProjections(schema.observations, layout.featureNames, types).forEach((p, j) => projections.push([S.obs(j), asIs(p, obsFloat[j])]));
+    if (schema.nextObservations) observationProjections(schema.nextObservations, layout.nextNames, types).forEach((p, j) => projections.push([S.next(j), asIs(p, nextFloat[j])]));
     layout.actionColumns.forEach((c, k) => projections.push([S.action(k), numberOf(col(c), types.get(c)!, c)]));
     projections.push([S.reward, numberOf(col(schema.reward.column), types.get(schema.reward.column)!, schema.reward.column)]);
     if (schema.terminal) projections.push([S.terminal, flagOf(col(schema.terminal), types.get(schema.terminal)!, schema.terminal)]);
