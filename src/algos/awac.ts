@@ -1,14 +1,15 @@
 /**
  * AWAC: Advantage-Weighted Actor-Critic (Nair, Gupta, Dalal & Levine 2020), offline.
  *   critic: a' ~ pi(s'),  y = r + gamma (1 - done) min_i Q_target_i(s', a'),  L_Q = sum_i E[(Q_i(s, a) - y)^2]
- *   actor:  A(s, a) = min_i Q_i(s, a) - min_i Q_i(s, a_pi), a_pi ~ pi(s)   (a one-sample estimate of V(s))
+ *   actor:  A(s, a) = min_i Q_i(s, a) - min_i Q_i(s, a_pi), a_pi ~ pi(s)   (a one-sample estimate of V(s)),
+ *           Q being the critic after this step's update (CORL and d3rlpy update the critic, then the actor)
  *           L_pi = -E[ exp(A(s, a) / lambda) log pi(a|s) ], weights clipped at 100                      (eq. 13)
  * Defaults follow CORL: lambda 1.0, lr 3e-4, tau 0.005; tanh-squashed Gaussian with a learned log-std vector.
  */
 import { z } from "zod";
 import { Graph, adam, ensembleMlp, op, polyak, tanhGaussian, tanhGaussianLogProb } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { bellmanTarget, compileLearner, criticValues, gaussianHead, minOverCritics } from "./common.js";
+import { bellmanTarget, compileLearner, criticValues, criticValuesWith, gaussianHead, minOverCritics, updatedCritic } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const awacSchema = z.strictObject({
@@ -51,15 +52,19 @@ export const awac: AlgorithmDefinition<AwacConfig> = {
     const q = criticValues(critic, obs, action);
     const criticLoss = op.mul(2, op.mean(op.square(op.sub(q, target))));
 
-    // Actor (eq. 13): weight the logged actions' log-likelihood by exp(advantage / lambda).
+    adam(criticLoss, critic.params, { lr: config.criticLearningRate });
+
+    // Actor (eq. 13): weight the logged actions' log-likelihood by exp(advantage / lambda), on the updated critic.
     const current = policy.distribution(obs);
     const sampled = op.stopGradient(tanhGaussian(current.mean, current.logStd, policyNoise).action);
-    const advantage = op.stopGradient(op.sub(minOverCritics(q), minOverCritics(criticValues(critic, obs, sampled))));
+    const criticAfter = updatedCritic(g, critic);
+    // Logged and sampled actions through the updated twin critic in one pass: [2, 2B] -> min -> [2B].
+    const both = minOverCritics(criticValuesWith(criticAfter, op.concat([obs, obs], 0), op.concat([action, sampled], 0)));
+    const advantage = op.stopGradient(op.sub(op.slice(both, 0, 0, B), op.slice(both, 0, B, 2 * B)));
     const weights = op.minimum(op.exp(op.div(advantage, config.lambda)), config.maxWeight);
     const logProb = tanhGaussianLogProb(action, current.mean, current.logStd, 1e-3);
     const actorLoss = op.neg(op.mean(op.mul(weights, logProb)));
 
-    adam(criticLoss, critic.params, { lr: config.criticLearningRate });
     adam(actorLoss, policy.params, { lr: config.actorLearningRate });
     polyak(criticTarget.params, critic.params, config.tau, { afterUpdate: true });
 

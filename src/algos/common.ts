@@ -119,7 +119,7 @@ export function criticValues(critic: EnsembleMlp, obs: Tensor, action: Tensor): 
 }
 
 /** Q values of one member of an ensemble critic: [B]. Cheaper than criticValues + slice (no wasted member). */
-export function criticMemberValues(critic: EnsembleMlp, member: number, obs: Tensor, action: Tensor): Tensor {
+export function criticMemberValues(critic: CriticWeights, member: number, obs: Tensor, action: Tensor): Tensor {
   let h = op.concat([obs, action], 1);
   const layers = critic.weights.length;
   critic.weights.forEach((weight, i) => {
@@ -129,6 +129,33 @@ export function criticMemberValues(critic: EnsembleMlp, member: number, obs: Ten
     if (i + 1 < layers) h = op.relu(h);
   });
   return op.reshape(h, [h.shape[0]]);
+}
+
+/** An ensemble critic's weights as plain tensors: the live parameters, or their values after this step's update. */
+export interface CriticWeights {
+  weights: Tensor[];
+  biases: Tensor[];
+}
+
+/**
+ * The critic's weights after this step's optimizer update (declare the critic's `adam` first), gradients stopped.
+ * For actor losses that the reference code computes after `critic_optimizer.step()` (CORL TD3+BC and AWAC), so the
+ * actor climbs the freshly updated critic rather than the one the critic loss saw.
+ */
+export function updatedCritic(g: Graph, critic: EnsembleMlp): CriticWeights {
+  const updated = (param: Tensor) => op.stopGradient(op.reshape(g.updatedFlatView([param]), param.shape));
+  return { weights: critic.weights.map(updated), biases: critic.biases.map(updated) };
+}
+
+/** Q values of every ensemble member from explicit weights: [members, B] (ReLU hidden layers, linear output). */
+export function criticValuesWith(critic: CriticWeights, obs: Tensor, action: Tensor): Tensor {
+  let h = op.concat([obs, action], 1);
+  const layers = critic.weights.length;
+  critic.weights.forEach((weight, i) => {
+    h = op.add(op.matmul(h, weight), critic.biases[i]);
+    if (i + 1 < layers) h = op.relu(h);
+  });
+  return op.reshape(h, [h.shape[0], h.shape[1]]);
 }
 
 /** The pessimistic value min_i Q_i: [members, B] -> [B] (clipped double Q-learning, TD3 eq. 10). */

@@ -3,17 +3,17 @@
  * Critic (TD3, Fujimoto et al. 2018 eqs. 14-15): target policy smoothing and clipped double Q,
  *   a' = clip(pi_target(s') + clip(sigma * eps, -c, c), -1, 1),  y = r + gamma (1 - done) min_i Q_target_i(s', a')
  *   L_Q = sum_i E[(Q_i(s, a) - y)^2]
- * Actor, every `policyFrequency` steps (TD3+BC eq. 3 with lambda from eq. 4):
+ * Actor, every `policyFrequency` steps (TD3+BC eq. 3 with lambda from eq. 4), on the critic as updated by this
+ * step's critic update (the reference code calls the actor loss after critic_optimizer.step()):
  *   lambda = alpha / (1/N sum |Q_1(s, pi(s))|)   (no gradient)
  *   L_pi = -lambda E[Q_1(s, pi(s))] + E[(pi(s) - a)^2]
- * Targets (actor and critics) follow by Polyak averaging on the same delayed schedule.
+ * Targets (actor and critics) follow by Polyak averaging, after both updates, on the same delayed schedule.
  * Defaults are the paper's: alpha 2.5, sigma 0.2, c 0.5, delay 2, tau 0.005, lr 3e-4, standardised states.
- * One difference from the reference code: the actor step reads the critic's pre-update weights of the same step.
  */
 import { z } from "zod";
 import { Graph, adam, ensembleMlp, mlp, op, polyak } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { bellmanTarget, compileLearner, criticMemberValues, criticValues, minOverCritics } from "./common.js";
+import { bellmanTarget, compileLearner, criticMemberValues, criticValues, minOverCritics, updatedCritic } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const td3bcSchema = z.strictObject({
@@ -60,9 +60,9 @@ export const td3bc: AlgorithmDefinition<Td3bcConfig> = {
     const criticLoss = op.mul(2, op.mean(op.square(op.sub(qData, target)))); // sum over the two critics
     adam(criticLoss, critic.params, { lr: config.criticLearningRate });
 
-    // Actor (delayed): lambda-weighted Q plus behaviour cloning.
+    // Actor (delayed): lambda-weighted Q plus behaviour cloning, on the freshly updated Q_1 (as the reference code).
     const policyAction = actor.apply(obs);
-    const qPolicy = criticMemberValues(critic, 0, obs, policyAction); // Q_1 only, as the paper
+    const qPolicy = criticMemberValues(updatedCritic(g, critic), 0, obs, policyAction);
     const lambda = op.stopGradient(op.div(config.alpha, op.mean(op.abs(qPolicy))));
     const bcLoss = op.mean(op.square(op.sub(policyAction, action)));
     const actorLoss = op.add(op.neg(op.mul(lambda, op.mean(qPolicy))), bcLoss);

@@ -1,0 +1,116 @@
+// Update order checked against the reference code (CORL; d3rlpy agrees): in TD3+BC and AWAC the actor's loss is
+// computed after critic_optimizer.step(), so it reads the freshly updated critic. Each expectation is recomputed here
+// by a naive float64 forward pass over weights read back from the learner, independently of the nn graph.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Rng } from "../nn/index.js";
+import type { Batch, Learner } from "./algorithm.js";
+import { resolveConfig } from "./config.js";
+import { allocateBatch, fitPreprocessing, gatherBatch, prepareTrainingView } from "./preprocessing.js";
+import { algorithmDefinition } from "./registry.js";
+import { linearContinuous } from "./toy-data.js";
+
+const SMALL = ["hiddenSizes=[16,16]", "batchSize=16"];
+const B = 16;
+
+/** x [rows, in] @ W [in, out] + b, row-major, in float64. */
+function dense(x: Float64Array, rows: number, w: ArrayLike<number>, b: ArrayLike<number>, inDim: number, outDim: number): Float64Array {
+  const out = new Float64Array(rows * outDim);
+  for (let r = 0; r < rows; r++) {
+    for (let o = 0; o < outDim; o++) {
+      let sum = b[o];
+      for (let i = 0; i < inDim; i++) sum += x[r * inDim + i] * w[i * outDim + o];
+      out[r * outDim + o] = sum;
+    }
+  }
+  return out;
+}
+
+const relu = (x: Float64Array) => x.map((v) => Math.max(0, v));
+
+/** Layer sizes [in, 16, 16, out]; `member` picks one network of an ensemble (weights [M, in, out], biases [M, 1, out]). */
+function forward(learner: Learner, name: string, sizes: number[], x: Float64Array, rows: number, member?: number): Float64Array {
+  let h = x;
+  for (let layer = 0; layer + 1 < sizes.length; layer++) {
+    const [inDim, outDim] = [sizes[layer], sizes[layer + 1]];
+    let w = learner.parameter(`${name}.${layer}.weight`);
+    let b = learner.parameter(`${name}.${layer}.bias`);
+    if (member !== undefined) {
+      w = w.subarray(member * inDim * outDim, (member + 1) * inDim * outDim);
+      b = b.subarray(member * outDim, (member + 1) * outDim);
+    }
+    h = dense(h, rows, w, b, inDim, outDim);
+    if (layer + 2 < sizes.length) h = relu(h);
+  }
+  return h;
+}
+
+/** Rows [obs_i, action_i] for the critic's input. */
+function pairs(obs: Float64Array, obsDim: number, actions: Float64Array, actionDim: number, rows: number): Float64Array {
+  const out = new Float64Array(rows * (obsDim + actionDim));
+  for (let r = 0; r < rows; r++) {
+    out.set(obs.subarray(r * obsDim, (r + 1) * obsDim), r * (obsDim + actionDim));
+    out.set(actions.subarray(r * actionDim, (r + 1) * actionDim), r * (obsDim + actionDim) + obsDim);
+  }
+  return out;
+}
+
+const mean = (x: ArrayLike<number>) => Array.from(x).reduce((a, v) => a + v, 0) / x.length;
+
+async function setUp(name: string, extra: string[]): Promise<{ learner: Learner; batch: Batch; alpha: number }> {
+  const data = linearContinuous(64, 21);
+  const definition = algorithmDefinition(name);
+  const config = resolveConfig(definition.schema, { assignments: [...SMALL, ...extra] }) as { alpha?: number };
+  const learner = await definition.build(config as never, { observationDim: 2, actionSpace: data.actionSpace, seed: 5, backend: "ort", threads: 1, stepsPerCall: 1 });
+  const view = prepareTrainingView(data, fitPreprocessing(data, config as never));
+  const batch = allocateBatch(view, B);
+  gatherBatch(view, Int32Array.from({ length: B }, (_, i) => 3 * i), batch);
+  return { learner, batch, alpha: config.alpha ?? 0 };
+}
+
+test("TD3+BC: the delayed actor loss reads Q_1 after this step's critic update (CORL order)", async () => {
+  const { learner, batch, alpha } = await setUp("td3bc", ["policyFrequency=2", "criticLearningRate=0.05"]);
+  await learner.update(batch, [new Rng(1)], 1); // critic only
+  const obs = Float64Array.from(batch.observations);
+  const actions = Float64Array.from(batch.actions);
+  const policyAction = forward(learner, "actor", [2, 16, 16, 1], obs, B).map(Math.tanh); // actor before step 2
+  const actorLossWith = () => {
+    const q1 = forward(learner, "critic", [3, 16, 16, 1], pairs(obs, 2, policyAction, 1, B), B, 0);
+    const lambda = alpha / mean(q1.map(Math.abs));
+    const bc = mean(policyAction.map((p, i) => (p - actions[i]) ** 2));
+    return -lambda * mean(q1) + bc;
+  };
+  const withCriticBefore = actorLossWith();
+  const { actor_loss: actorLoss } = (await learner.update(batch, [new Rng(2)], 2))[0];
+  const withCriticAfter = actorLossWith(); // the critic has now taken step 2's update
+  assert.ok(Math.abs(withCriticAfter - withCriticBefore) > 1e-3, `the critic update must matter here: ${withCriticBefore} vs ${withCriticAfter}`);
+  assert.ok(Math.abs(actorLoss - withCriticAfter) < 1e-4, `actor_loss ${actorLoss}, naive on the updated critic ${withCriticAfter}, on the old one ${withCriticBefore}`);
+});
+
+test("AWAC: the advantage weights read the critic after this step's update (CORL and d3rlpy order)", async () => {
+  const { learner, batch } = await setUp("awac", ["criticLearningRate=0.05"]);
+  const obs = Float64Array.from(batch.observations);
+  const actions = Float64Array.from(batch.actions);
+  // The step's noise, drawn as compileLearner does: next_noise then policy_noise, from the step's generator.
+  const rng = new Rng(1);
+  rng.fillNormal(new Float32Array(B));
+  const policyNoise = Float64Array.from(rng.fillNormal(new Float32Array(B)));
+  const actorMean = forward(learner, "actor", [2, 16, 16, 1], obs, B);
+  const logStd = Math.min(2, Math.max(-5, learner.parameter("actor.log_std")[0]));
+  const sampled = actorMean.map((m, i) => Math.tanh(m + Math.exp(logStd) * policyNoise[i]));
+  const advantageMean = () => {
+    const minQ = (acts: Float64Array) => {
+      const q0 = forward(learner, "critic", [3, 16, 16, 1], pairs(obs, 2, acts, 1, B), B, 0);
+      const q1 = forward(learner, "critic", [3, 16, 16, 1], pairs(obs, 2, acts, 1, B), B, 1);
+      return q0.map((v, i) => Math.min(v, q1[i]));
+    };
+    const logged = minQ(actions);
+    const policy = minQ(sampled);
+    return mean(logged.map((v, i) => v - policy[i]));
+  };
+  const before = advantageMean();
+  const { advantage_mean: reported } = (await learner.update(batch, [new Rng(1)], 1))[0];
+  const after = advantageMean();
+  assert.ok(Math.abs(after - before) > 1e-3, `the critic update must matter here: ${before} vs ${after}`);
+  assert.ok(Math.abs(reported - after) < 1e-4, `advantage_mean ${reported}, naive on the updated critic ${after}, on the old one ${before}`);
+});
