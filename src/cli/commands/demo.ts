@@ -108,7 +108,7 @@ export function formatSummary(r: DemoResult): string {
   const after = r.candidates.find((c) => c.policy === (r.promoted ?? ""));
   lines.push(
     `Before -> after (simulator, per day): cost ${fmt(r.baseline.costPerDay, 1)} -> ${fmt(after?.costPerDay, 1)}, SLO-breach rate ${pct(r.baseline.sloBreachRate)} -> ${pct(after?.sloBreachRate)}` +
-      (r.promoted ? ` (${r.promoted} in production)` : " (nothing promoted)"),
+      (r.promoted ? ` (the logged rules with their 20% exploration -> ${r.promoted} as served, 10% exploration)` : " (nothing promoted)"),
   );
   const liveRows = Object.entries(r.live).map(([key, s]) => [
     key,
