@@ -50,6 +50,23 @@ describe("pipeline", { timeout: 120_000 }, () => {
     });
   });
 
+  it("fails the ingest step when more rows are quarantined than the validation policy allows", async () => {
+    const dir = join(root, "strict");
+    // 3 broken rows in 30 days of 288 rows: 3 whole days, 10% of the rows, against a 5% limit.
+    const input: PipelineInput = { ...config("strict", dir), source: { simulate: { env: "autoscaling", behavior: "eps-greedy(heuristic, 0.2)", episodes: 30, seed: 3, corruptRows: 3 } }, validation: { maxQuarantineFraction: 0.05 } };
+    await assert.rejects(runPipeline(parsePipeline(input), { codeVersion: "test" }), (error: Error & { code?: string; details?: Record<string, unknown> }) => {
+      assert.equal(error.code, "step_failed");
+      assert.equal(error.details?.quarantined, 3 * 288);
+      assert.equal(error.details?.read, 30 * 288);
+      return true;
+    });
+    const registry = await openRegistry(`sqlite:${join(dir, "registry.db")}`);
+    const steps = await registry.listSteps("strict");
+    await registry.close();
+    assert.deepEqual(steps.map((s) => [s.name, s.status]), [["source", "succeeded"], ["ingest", "failed"]]);
+    assert.match(steps[1]!.error ?? "", /^step_failed: 10\.0% of rows were quarantined/);
+  });
+
   it("reuses every finished step when rerun with the same inputs", async () => {
     const dir = join(root, "idempotent");
     const parsed = parsePipeline(config("idem", dir));

@@ -323,7 +323,8 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
         if (fraction > config.validation.maxQuarantineFraction) {
           throw new PipelineError(
             "step_failed",
-            `${(fraction * 100).toFixed(1)}% of rows were quarantined (${manifest.name}@${manifest.version}), more than validation.maxQuarantineFraction ${(config.validation.maxQuarantineFraction * 100).toFixed(1)}%`,
+            `${(fraction * 100).toFixed(1)}% of rows were quarantined, more than validation.maxQuarantineFraction ${(config.validation.maxQuarantineFraction * 100).toFixed(1)}%; ` +
+              `${manifest.name}@${manifest.version} is stored with its quarantine file for inspection, nothing downstream runs`,
             { step: "ingest", ...outputs },
           );
         }

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
-import { fmt, runDemo, type DemoEvent, type DemoResult } from "../../pipeline/demo.js";
+import { DEMO_BEHAVIOR, DEMO_GAMMA, fmt, runDemo, SERVE_EPSILON, type DemoEvent, type DemoResult } from "../../pipeline/demo.js";
 import { PipelineError } from "../../pipeline/errors.js";
 import { codeVersion } from "../version.js";
 
@@ -88,7 +88,7 @@ export function formatSummary(r: DemoResult): string {
   lines.push("", `Summary (${r.seconds.toFixed(0)}s, everything under ${r.dir})`, "");
   lines.push(`logs   ${r.datasets.logs}: read ${r.ingest.read}, accepted ${r.ingest.accepted}, quarantined ${r.ingest.quarantined} (reconciled: ${r.ingest.reconciled ? "yes" : "NO"})`);
   lines.push("");
-  lines.push("Offline estimates (held-out days, epsilon 0.1 as served) vs true values (simulator rollouts), discounted return, gamma 0.99:");
+  lines.push(`Offline estimates (held-out days, each policy with epsilon ${SERVE_EPSILON} as served) vs true values (simulator rollouts), discounted return, gamma ${DEMO_GAMMA}:`);
   const header = ["policy", "role", "WDR [95% CI]", "WDR lower bd", "FQE [95% CI]", "true [95% CI]", "cost/day", "SLO breach"];
   const rows: string[][] = [
     ["behaviour (logs)", "today's rules", `${fmt(r.baseline.offline)} [${fmt(r.baseline.lower)}, ${fmt(r.baseline.upper)}]`, "-", "-", fmt(r.baseline.trueValue), fmt(r.baseline.costPerDay, 1), pct(r.baseline.sloBreachRate)],
@@ -108,7 +108,7 @@ export function formatSummary(r: DemoResult): string {
   const after = r.candidates.find((c) => c.policy === (r.promoted ?? ""));
   lines.push(
     `Before -> after (simulator, per day): cost ${fmt(r.baseline.costPerDay, 1)} -> ${fmt(after?.costPerDay, 1)}, SLO-breach rate ${pct(r.baseline.sloBreachRate)} -> ${pct(after?.sloBreachRate)}` +
-      (r.promoted ? ` (the logged rules with their 20% exploration -> ${r.promoted} as served, 10% exploration)` : " (nothing promoted)"),
+      (r.promoted ? ` (logged ${DEMO_BEHAVIOR} -> ${r.promoted} as served with epsilon ${SERVE_EPSILON})` : " (nothing promoted)"),
   );
   const liveRows = Object.entries(r.live).map(([key, s]) => [
     key,
