@@ -4,11 +4,13 @@
  *   L_Q(theta) = E[ (r + gamma (1 - done) V(s') - Q_i(s, a))^2 ]  for each critic                     (eq. 6)
  *   L_pi(phi)  = -E[ exp(beta (min_i Q_target_i(s, a) - V(s))) log pi(a|s) ], weights clipped at 100  (eq. 7)
  * Defaults follow the paper and CORL: expectile tau 0.7, inverse temperature beta 3.0, Polyak 0.005, lr 3e-4, rewards
- * scaled by 1000 / (max return - min return). The policy is a tanh-squashed Gaussian with a learned log-std vector.
+ * scaled by 1000 / (max return - min return). The policy is a Gaussian N(tanh(f(s)), exp(log_std)^2) with a learned
+ * log-std vector, as in the paper's code, CORL and d3rlpy: eq. 7's log-likelihood is that Normal's at the logged
+ * action (no tanh change of variables); the greedy action tanh(f(s)) is what the artifact serves.
  * V, Q and pi update simultaneously from the same minibatch; the target critics follow after the update.
  */
 import { z } from "zod";
-import { Graph, adam, ensembleMlp, mlp, op, polyak, tanhGaussianLogProb } from "../nn/index.js";
+import { Graph, adam, ensembleMlp, gaussianLogProb, mlp, op, polyak } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
 import { bellmanTarget, compileLearner, criticValues, gaussianHead, minOverCritics } from "./common.js";
 import { commonConfigShape } from "./config.js";
@@ -63,7 +65,7 @@ export const iql: AlgorithmDefinition<IqlConfig> = {
     // eq. 7: advantage-weighted regression of the policy onto the logged actions.
     const weights = op.stopGradient(op.minimum(op.exp(op.mul(config.beta, advantage)), config.maxWeight));
     const { mean, logStd } = policy.distribution(obs);
-    const logProb = tanhGaussianLogProb(action, mean, logStd, 1e-3);
+    const logProb = gaussianLogProb(action, op.tanh(mean), logStd);
     const actorLoss = op.neg(op.mean(op.mul(weights, logProb)));
 
     adam(valueLoss, value.params, { lr: config.valueLearningRate });

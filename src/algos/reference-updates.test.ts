@@ -114,3 +114,24 @@ test("AWAC: the advantage weights read the critic after this step's update (CORL
   assert.ok(Math.abs(after - before) > 1e-3, `the critic update must matter here: ${before} vs ${after}`);
   assert.ok(Math.abs(reported - after) < 1e-4, `advantage_mean ${reported}, naive on the updated critic ${after}, on the old one ${before}`);
 });
+
+test("IQL: eq. 7's log-likelihood is N(a; tanh(f(s)), std) weighted by exp(beta (min Q_target - V)), clipped at 100", async () => {
+  const { learner, batch } = await setUp("iql", ["rewardScaling=none", "beta=3"]);
+  const obs = Float64Array.from(batch.observations);
+  const actions = Float64Array.from(batch.actions);
+  const pairsIn = pairs(obs, 2, actions, 1, B);
+  const q0 = forward(learner, "critic_target", [3, 16, 16, 1], pairsIn, B, 0);
+  const q1 = forward(learner, "critic_target", [3, 16, 16, 1], pairsIn, B, 1);
+  const v = forward(learner, "value", [2, 16, 16, 1], obs, B);
+  const f = forward(learner, "actor", [2, 16, 16, 1], obs, B);
+  const logStd = Math.min(2, Math.max(-5, learner.parameter("actor.log_std")[0]));
+  const expected = -mean(
+    Array.from({ length: B }, (_, i) => {
+      const weight = Math.min(Math.exp(3 * (Math.min(q0[i], q1[i]) - v[i])), 100);
+      const z = (actions[i] - Math.tanh(f[i])) / Math.exp(logStd);
+      return weight * (-0.5 * z * z - logStd - 0.5 * Math.log(2 * Math.PI));
+    }),
+  );
+  const { actor_loss: actorLoss } = (await learner.update(batch, [new Rng(1)], 1))[0];
+  assert.ok(Math.abs(actorLoss - expected) < 1e-4 * Math.max(1, Math.abs(expected)), `actor_loss ${actorLoss} vs naive ${expected}`);
+});
