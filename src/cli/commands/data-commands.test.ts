@@ -33,6 +33,11 @@ test("ingest, validate, stats, split and datasets through the CLI; a malformed f
     assert.equal(out.dataset, "toy@1");
     assert.deepEqual([out.report.read, out.report.accepted, out.report.quarantined], [31, 30, 1]);
 
+    // the human summary says where the quarantined rows went
+    const again = hindcast(["ingest", "log.csv", "--schema", "schema.yaml", "--dataset", "toy-human"], dir, store);
+    assert.equal(again.status, 0, again.stderr);
+    assert.ok(again.stdout.includes(`quarantined rows, with their rule codes: ${join(store, "toy-human", "v1", "quarantine.jsonl")}`), again.stdout);
+
     const validated = hindcast(["validate", "toy@latest"], dir, store);
     assert.equal(validated.status, 0, validated.stderr);
     assert.match(validated.stdout, /toy@1: valid/);

@@ -1,5 +1,7 @@
 import type { Command } from "commander";
+import { join } from "node:path";
 import { ingest, type IngestReport, type ProgressEvent } from "../../data/ingest.js";
+import { QUARANTINE_FILE, resolveStoreDir, versionDir } from "../../data/store.js";
 
 /** Human summary of an ingest/validation report. */
 export function formatIngestReport(report: IngestReport): string {
@@ -49,6 +51,7 @@ export function register(program: Command): void {
         process.stdout.write(JSON.stringify({ dataset: `${manifest.name}@${manifest.version}`, manifest, report }, null, 2) + "\n");
         return;
       }
-      process.stdout.write(`created ${manifest.name}@${manifest.version}  ${manifest.contentHash}\n${formatIngestReport(report)}\n`);
+      const quarantine = report.quarantined > 0 ? `\nquarantined rows, with their rule codes: ${join(versionDir(resolveStoreDir(flags.store), manifest), QUARANTINE_FILE)}` : "";
+      process.stdout.write(`created ${manifest.name}@${manifest.version}  ${manifest.contentHash}\n${formatIngestReport(report)}${quarantine}\n`);
     });
 }
