@@ -1,4 +1,4 @@
-// Decision service benchmark: `npx tsx bench/serve.ts [--duration S]`.
+// Decision service benchmark: `npx tsx bench/serve.ts [--duration S] [--only log-safety,in-process]`.
 // 0. references on the same machine at the same moment: bare Fastify, and our path without fdatasync
 // 1. HTTP decisions/s and p99 with the durable decision log and safety rules on (autocannon, 32 connections, loopback)
 // 2. the same with one canary (10 %) and two shadows
@@ -151,6 +151,19 @@ async function logBatchSummary(url: string): Promise<string> {
   }
 }
 
+/** CPU seconds (user + system, all threads) the process has used so far, from /proc; null where unavailable. */
+async function cpuSeconds(child: ChildProcess): Promise<number | null> {
+  try {
+    const { readFileSync } = await import("node:fs");
+    const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the command name), in clock ticks
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 async function peakRss(child: ChildProcess): Promise<number | null> {
   try {
     const { readFileSync } = await import("node:fs");
@@ -167,7 +180,15 @@ async function httpScenario(scenario: string, seconds: number, target: { rps: nu
   const { child, url } = await startServer(scenario, dir);
   try {
     await load(url, 2); // warm-up
+    const cpuBefore = await cpuSeconds(child);
     const r = await load(url, seconds);
+    const cpuAfter = await cpuSeconds(child);
+    // The machine is shared, so wall-clock rates say little. CPU time per decision says what the server costs:
+    // on an idle 2-core machine the server has one core (the load generator the other), so 1 s / (CPU per
+    // decision) is its CPU ceiling; with the durable log, throughput is also bounded by connections / latency.
+    const served = r.rps * seconds;
+    const cpuUs = cpuBefore !== null && cpuAfter !== null && served > 0 ? ((cpuAfter - cpuBefore) / served) * 1e6 : null;
+    const cpuPart = cpuUs !== null ? `; server CPU ${cpuUs.toFixed(1)} us/decision (one-core ceiling ${Math.round(1e6 / cpuUs)}/s)` : "";
     const rss = await peakRss(child);
     const batch = await logBatchSummary(url);
     let verdict: string;
@@ -180,7 +201,7 @@ async function httpScenario(scenario: string, seconds: number, target: { rps: nu
     }
     console.log(
       `${scenario.padEnd(15)} ${Math.round(r.rps)} decisions/s ${verdict}${p99Part}; ` +
-        `errors ${r.errors}, non-2xx ${r.non2xx}; server peak RSS ${rss?.toFixed(0) ?? "?"} MB${batch}`,
+        `errors ${r.errors}, non-2xx ${r.non2xx}${cpuPart}; server peak RSS ${rss?.toFixed(0) ?? "?"} MB${batch}`,
     );
   } finally {
     child.kill("SIGTERM");
@@ -219,10 +240,10 @@ async function inProcess(iterations: number): Promise<void> {
 }
 
 /** The durable decision log alone: 32 concurrent appenders, no HTTP (context for the HTTP figures). */
-async function logOnly(seconds: number): Promise<void> {
+async function logOnly(seconds: number, maxWritesInFlight: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "hindcast-bench-serve-"));
   const batchSeconds: number[] = [];
-  const log = new DecisionLog({ dir, onBatch: (_records, s) => batchSeconds.push(s) });
+  const log = new DecisionLog({ dir, maxWritesInFlight, onBatch: (_records, s) => batchSeconds.push(s) });
   const record = { kind: "decision", id: "mwvbyqvw-1ryaz91-1", state: stateFor(1), action: 1, probability: 0.95, pad: "x".repeat(150) };
   let appended = 0;
   const end = performance.now() + seconds * 1000;
@@ -242,8 +263,8 @@ async function logOnly(seconds: number): Promise<void> {
   batchSeconds.sort((a, b) => a - b);
   const median = batchSeconds[batchSeconds.length >> 1] * 1000;
   console.log(
-    `log-only        ${Math.round(appended / seconds)} durable records/s with 32 concurrent appenders ` +
-      `(context: the disk's share), median batch write ${median.toFixed(3)} ms over ${batchSeconds.length} batches`,
+    `log-only ${String(maxWritesInFlight).padEnd(6)} ${Math.round(appended / seconds)} durable records/s with 32 concurrent appenders, ` +
+      `${maxWritesInFlight} write(s) in flight (context: the disk's share), median batch write ${median.toFixed(3)} ms over ${batchSeconds.length} batches`,
   );
 }
 
@@ -253,10 +274,14 @@ if (process.argv[2] === "--server") {
   const durationFlag = process.argv.indexOf("--duration");
   const seconds = durationFlag > 0 ? Number(process.argv[durationFlag + 1]) : 8;
   console.log(`decision service bench, loopback, 32 connections, ${seconds} s per scenario (measured under load: shared 2-core machine)`);
-  await httpScenario("bare-fastify", seconds, { reference: "reference: Fastify returning a constant, 62,000-74,000/s on an idle machine" });
-  await httpScenario("log-no-fsync", seconds, { reference: "context: log and safety on, fdatasync off; not a shipped mode" });
-  await httpScenario("log-safety", seconds, { rps: 26_000, p99: 3 });
-  await httpScenario("canary-shadows", seconds, { rps: 13_000 });
-  await inProcess(50_000);
-  await logOnly(3);
+  // --only NAME[,NAME]: run just those parts (bare-fastify, log-no-fsync, log-safety, canary-shadows, in-process, log-only)
+  const onlyFlag = process.argv.indexOf("--only");
+  const only = onlyFlag > 0 ? new Set(process.argv[onlyFlag + 1].split(",")) : null;
+  const run = (name: string) => !only || only.has(name);
+  if (run("bare-fastify")) await httpScenario("bare-fastify", seconds, { reference: "reference: Fastify returning a constant, 62,000-74,000/s on an idle machine" });
+  if (run("log-no-fsync")) await httpScenario("log-no-fsync", seconds, { reference: "context: log and safety on, fdatasync off; not a shipped mode" });
+  if (run("log-safety")) await httpScenario("log-safety", seconds, { rps: 26_000, p99: 3 });
+  if (run("canary-shadows")) await httpScenario("canary-shadows", seconds, { rps: 13_000 });
+  if (run("in-process")) await inProcess(50_000);
+  if (run("log-only")) for (const writes of [1, 2, 4]) await logOnly(3, writes);
 }

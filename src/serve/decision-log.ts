@@ -37,6 +37,11 @@ export interface DecisionLogOptions {
    * share one fdatasync (like PostgreSQL's commit_delay). 0 writes on the next turn of the event loop.
    */
   commitDelayMs?: number;
+  /**
+   * Batch writes in flight at once (default 2). 1 is classic group commit: the next batch grows while a write is in
+   * flight. More lets a batch start while earlier ones are still being made durable (pipelining).
+   */
+  maxWritesInFlight?: number;
   /** Called per durable batch with its record count and its issue-to-durable time in seconds (for metrics). */
   onBatch?: (records: number, seconds: number) => void;
 }
@@ -71,7 +76,7 @@ interface WrittenBatch {
  * offsets, so several may be in flight; batches still resolve in order, so no answered decision can sit behind a
  * gap (zeros) that a reader after a crash would stop at.
  */
-const MAX_WRITES = 4;
+const DEFAULT_MAX_WRITES = 2;
 /** O_DSYNC where the platform has it; elsewhere each write is followed by an fdatasync. */
 const DSYNC_FLAG = fsConstants.O_DSYNC;
 const ZERO_CHUNK = 1 << 20;
@@ -99,6 +104,7 @@ export class DecisionLog {
   private readonly durable: boolean;
   private readonly preallocate: boolean;
   private readonly commitDelayMs: number;
+  private readonly maxWrites: number;
   private readonly onBatch: ((records: number, seconds: number) => void) | undefined;
   private segment: Segment;
   /** Write position in the current segment. */
@@ -126,6 +132,7 @@ export class DecisionLog {
     this.durable = options.durable ?? true;
     this.preallocate = options.preallocate ?? this.durable;
     this.commitDelayMs = options.commitDelayMs ?? 0;
+    this.maxWrites = Math.max(1, Math.floor(options.maxWritesInFlight ?? DEFAULT_MAX_WRITES));
     this.onBatch = options.onBatch;
     mkdirSync(this.dir, { recursive: true });
     writeFileSync(join(this.dir, "schema.json"), JSON.stringify(decisionLogSchema, null, 2) + "\n");
@@ -232,7 +239,7 @@ export class DecisionLog {
   /** Writes the queued records as one batch at a reserved offset; called once per event-loop turn with records. */
   private flush(): void {
     this.scheduled = false;
-    if (this.failure || this.writesInFlight >= MAX_WRITES || this.current.lines.length === 0) return;
+    if (this.failure || this.writesInFlight >= this.maxWrites || this.current.lines.length === 0) return;
     const batch = this.current;
     this.current = newBatch();
     const buffer = Buffer.from(batch.lines.join("\n") + "\n", "utf8");
