@@ -5,7 +5,7 @@
  * dataset and an online evaluation with the same seed see the same episodes.
  */
 import { writeFileSync } from "node:fs";
-import { writeColumns, type ColumnData, type FileFormat } from "../data/write-columns.js";
+import { formatFromPath, writeColumns, type ColumnData, type FileFormat } from "../data/write-columns.js";
 import type { DatasetSchemaInput } from "../data/schema.js";
 import type { Transitions } from "../data/transitions.js";
 import { parseBehavior, type BehaviorPolicy } from "./behavior.js";
@@ -200,13 +200,31 @@ export function datasetColumns(dataset: SimulatedDataset): Record<string, Column
 }
 
 /** Writes the dataset to `path` (format from the extension unless given) and its schema to `path.schema.json`. */
+/**
+ * Where and in which format to write. `hindcast ingest` tells a file's format from its extension, so the file always
+ * gets one: a path without a known extension gets `.parquet` (or that of `format`) appended; an extension that
+ * disagrees with `format` is EnvError `out_format_mismatch`, raised before anything is simulated or written.
+ */
+export function outputTarget(path: string, format?: FileFormat): { path: string; format: FileFormat } {
+  const implied = formatFromPath(path);
+  if (implied === null) {
+    const chosen = format ?? "parquet";
+    return { path: `${path}.${chosen}`, format: chosen };
+  }
+  if (format !== undefined && format !== implied) {
+    throw new EnvError("out_format_mismatch", `${path}: the extension says ${implied} but the format asked for is ${format}; ingest would misread it`, { file: path, format });
+  }
+  return { path, format: implied };
+}
+
 export async function writeSimulatedDataset(
   dataset: SimulatedDataset,
   path: string,
   format?: FileFormat,
 ): Promise<{ dataPath: string; schemaPath: string }> {
-  await writeColumns(path, datasetColumns(dataset), format);
-  const schemaPath = `${path}.schema.json`;
+  const target = outputTarget(path, format);
+  await writeColumns(target.path, datasetColumns(dataset), target.format);
+  const schemaPath = `${target.path}.schema.json`;
   writeFileSync(schemaPath, JSON.stringify(datasetSchemaFor(dataset), null, 2) + "\n");
-  return { dataPath: path, schemaPath };
+  return { dataPath: target.path, schemaPath };
 }

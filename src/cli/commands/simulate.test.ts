@@ -33,6 +33,17 @@ test("hindcast simulate writes reproducible data with a schema; rollout reports 
     assert.ok(result.figures.slo_breach_rate.mean >= 0 && result.figures.slo_breach_rate.mean <= 1);
     assert.ok(result.figures.cost_per_day.mean > 0);
 
+    // ingest reads the format from the extension: a bare name gets one, a contradicting --format is refused
+    const bare = hindcast("simulate", "--env", "autoscaling", "--behavior", "heuristic", "--episodes", "1", "--seed", "1", "--out", join(dir, "bare"));
+    assert.equal(bare.status, 0, bare.stderr);
+    assert.ok(bare.stdout.includes(`to ${join(dir, "bare.parquet")}`), bare.stdout);
+    assert.equal(readFileSync(join(dir, "bare.parquet")).subarray(0, 4).toString(), "PAR1");
+    assert.ok(existsSync(join(dir, "bare.parquet.schema.json")));
+    const clash = hindcast("simulate", "--env", "autoscaling", "--behavior", "heuristic", "--episodes", "1", "--seed", "1", "--out", join(dir, "d.csv"), "--format", "jsonl");
+    assert.equal(clash.status, 1);
+    assert.match(clash.stderr, /out_format_mismatch/);
+    assert.ok(!existsSync(join(dir, "d.csv")));
+
     const bad = hindcast("simulate", "--env", "autoscaling", "--behavior", "gaussian(heuristic, 1)", "--episodes", "1", "--seed", "1", "--out", join(dir, "c.csv"));
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /invalid_behavior/);

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { SingleBar, Presets } from "cli-progress";
-import { formatFromPath, type FileFormat } from "../../data/write-columns.js";
+import type { FileFormat } from "../../data/write-columns.js";
 import { EnvError } from "../../envs/errors.js";
 import { ENV_NAMES } from "../../envs/registry.js";
-import { simulateDataset, writeSimulatedDataset } from "../../envs/simulate.js";
+import { outputTarget, simulateDataset, writeSimulatedDataset } from "../../envs/simulate.js";
 
 /** Parses a non-negative integer option value, or fails with a coded error naming the option. */
 export function integerOption(name: string, min = 0): (value: string) => number {
@@ -28,19 +28,15 @@ export function register(program: Command): void {
     .requiredOption("--behavior <spec>", 'behaviour policy, e.g. "eps-greedy(heuristic, 0.2)" or "mixture(0.7*softmax(heuristic, 0.5), 0.3*uniform)"')
     .requiredOption("--episodes <n>", "number of episodes", integerOption("episodes", 1))
     .requiredOption("--seed <n>", "random seed", integerOption("seed"))
-    .requiredOption("--out <file>", "dataset file to write; the schema goes to FILE.schema.json")
-    .option("--format <format>", "parquet, csv or jsonl (default: from the extension, else parquet)")
+    .requiredOption("--out <file>", "dataset file to write; without a .parquet/.csv/.jsonl extension one is added; the schema goes to FILE.schema.json")
+    .option("--format <format>", "parquet, csv or jsonl (default: from the --out extension, else parquet); must agree with the extension")
     .option("--max-steps <n>", "override the env's time limit", integerOption("max-steps", 1))
     .action(async (options: { env: string; behavior: string; episodes: number; seed: number; out: string; format?: string; maxSteps?: number }) => {
-      let format: FileFormat;
-      if (options.format !== undefined) {
-        if (options.format !== "parquet" && options.format !== "csv" && options.format !== "jsonl") {
-          throw new EnvError("invalid_option", `--format must be parquet, csv or jsonl, got "${options.format}"`, { option: "format" });
-        }
-        format = options.format;
-      } else {
-        format = formatFromPath(options.out) ?? "parquet";
+      if (options.format !== undefined && options.format !== "parquet" && options.format !== "csv" && options.format !== "jsonl") {
+        throw new EnvError("invalid_option", `--format must be parquet, csv or jsonl, got "${options.format}"`, { option: "format" });
       }
+      // fails on an extension that contradicts --format before any simulation runs
+      const { format } = outputTarget(options.out, options.format as FileFormat | undefined);
       const showProgress = process.stderr.isTTY && options.episodes >= 20;
       const bar = showProgress ? new SingleBar({ format: "simulate |{bar}| {value}/{total} episodes", stream: process.stderr }, Presets.shades_classic) : null;
       bar?.start(options.episodes, 0);
