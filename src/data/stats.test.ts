@@ -48,6 +48,10 @@ test("stats: counts, returns, action histogram, feature and propensity summaries
     const text = formatStats(stats);
     assert.match(text, /s@1/);
     assert.match(text, /sensitive/);
+    assert.match(text, /effective sample size \(w = 1\/p\) 4\.17/);
+    // a log-density column is labelled with its own weight, exp(-log-density); same ESS formula
+    const continuous = formatStats({ ...stats, propensity: { ...stats.propensity!, kind: "log_density" } });
+    assert.match(continuous, /effective sample size \(w = exp\(-log-density\)\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -151,7 +151,7 @@ export function formatStats(stats: DatasetStats): string {
     out.push("");
     out.push(table([p.kind === "probability" ? "propensity" : "log-density", ...SUMMARY_HEADER], [["", ...summaryCells(p)]]));
     out.push(
-      `effective sample size (w = 1/p) ${fmt(p.effectiveSampleSize)} of ${stats.rows} (${(100 * p.effectiveSampleFraction).toFixed(1)}%)` +
+      `effective sample size (w = ${p.kind === "probability" ? "1/p" : "exp(-log-density)"}) ${fmt(p.effectiveSampleSize)} of ${stats.rows} (${(100 * p.effectiveSampleFraction).toFixed(1)}%)` +
         (p.kind === "probability" ? `; rows with p < 0.01: ${p.belowOnePercent}` : ""),
     );
   }
