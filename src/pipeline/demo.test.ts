@@ -21,7 +21,8 @@ describe("hindcast demo (small)", { timeout: 120_000 }, () => {
     result = await runDemo({
       dir,
       small: true,
-      sizes: { truthEpisodes: 2, badCanaryEpisodes: 12 },
+      // Shorter than --small: fewer FQE steps and resamples, two shadow days, four canary days.
+      sizes: { fqeSteps: 800, resamples: 40, truthEpisodes: 2, shadowEpisodes: 2, canaryEpisodes: 4, minCanaryDecisions: 60, badCanaryEpisodes: 12, retrainSteps: 300 },
       codeVersion: "test",
       onEvent: (event) => {
         if (event.kind === "stage" && event.status === "done") stages.push(event.index);
@@ -119,6 +120,7 @@ describe("hindcast demo (small)", { timeout: 120_000 }, () => {
     for (const c of result.candidates) assert.ok(Number.isFinite(c.trueValue), c.policy);
     assert.ok(Number.isFinite(result.baseline.trueValue));
     assert.ok(result.latency.decisions > 0);
+    assert.ok(Number.isFinite(result.drift.maxPsi) && result.drift.maxPsi >= 0);
     assert.ok(result.latency.clientMs.p50 <= result.latency.clientMs.p95 && result.latency.clientMs.p95 <= result.latency.clientMs.p99);
   });
 });

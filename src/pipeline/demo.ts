@@ -23,6 +23,7 @@ import { filterDataset, splitDataset } from "../data/curate.js";
 import { ingest, type IngestReport } from "../data/ingest.js";
 import { loadTransitions } from "../data/loader.js";
 import type { DatasetManifest } from "../data/store.js";
+import { driftReport } from "../monitor/drift.js";
 import { openRegistry } from "../registry/open.js";
 import type { GateConfigInput } from "../registry/gates.js";
 import { parseGateConfig } from "../registry/gates.js";
@@ -197,6 +198,8 @@ export interface DemoResult {
   canaryRolledBack: { policy: string; reason: string; canaryAt: string; rolledBackAt: string; seconds: number; canaryDecisions: number | null } | null;
   /** Per traffic phase: days served, their cost and SLO breaches, and decisions per route. */
   live: Record<string, { episodes: number; costPerDay: number; sloBreachRate: number; meanReturn: number; routes: Record<string, number> }>;
+  /** Served states (the decision-log dataset) against the training days (src/monitor drift report). */
+  drift: { drifted: boolean; maxPsi: number; topFeature: string | null; mmdPValue: number | null };
   latency: { clientMs: { p50: number; p95: number; p99: number }; serverMs: { p50: number; p95: number; p99: number }; decisions: number };
   gates: GateConfigInput;
   seconds: number;
@@ -534,10 +537,25 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       name: retrainedLabel,
     });
     await recordEstimates(registry, retrainedLabel, retrainedEvaluation, testRef);
+    // Did serving move the state distribution away from the training days? (src/monitor: PSI per feature, MMD test)
+    const trainData = await loadTransitions(store, ref(trainManifest!));
+    const served = await loadTransitions(store, ref(retrainManifest));
+    const driftFound = driftReport(
+      { rows: trainData.size, dim: trainData.observationDim, values: trainData.observations },
+      { rows: served.size, dim: served.observationDim, values: served.observations },
+      { featureNames: trainData.featureNames, mmd: { seed, sampleSize: 300, permutations: 200 } },
+    );
+    const drift = {
+      drifted: driftFound.drifted,
+      maxPsi: driftFound.driftIndex,
+      topFeature: driftFound.features[0]?.feature ?? null,
+      mmdPValue: driftFound.mmd?.pValue ?? null,
+    };
     end([
       `decision log: ${exported.rows} decisions with feedback in ${exported.episodes} days -> ${ref(decisionLog.manifest)} (${decisionLog.report.accepted} accepted, ${decisionLog.report.quarantined} quarantined)`,
       `${ref(retrainManifest)} (parent ${retrainManifest.parents.map((p) => `${p.name}@${p.version}`).join(", ")}) -> retrained ${retrainedLabel} (run ${retrained.runId})`,
       `${retrainedLabel} on the held-out days: WDR ${fmt(retrainedEvaluation.wdr.value)} (lower bound ${fmt(retrainedEvaluation.wdr.lowerBound.value)}), FQE ${fmt(retrainedEvaluation.fqe.value)}`,
+      `drift of served states vs the training days: max PSI ${fmt(drift.maxPsi, 3)} (${drift.topFeature}), MMD p-value ${fmt(drift.mmdPValue, 3)}: ${drift.drifted ? "drifted" : "no drift"}`,
     ]);
 
     // 11. Ground truth in the simulator and the summary.
@@ -606,6 +624,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       refusals,
       canaryRolledBack: rollback,
       live,
+      drift,
       latency: { clientMs: { p50: c50!, p95: c95!, p99: c99! }, serverMs: { p50: s50!, p95: s95!, p99: s99! }, decisions: serverLatencies.length },
       gates,
       seconds: 0,

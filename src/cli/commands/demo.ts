@@ -135,6 +135,9 @@ export function formatSummary(r: DemoResult): string {
     `Decision latency over ${r.latency.decisions} decisions (measured under load): client p50 ${fmt(r.latency.clientMs.p50)} ms, p95 ${fmt(r.latency.clientMs.p95)} ms, p99 ${fmt(r.latency.clientMs.p99)} ms;` +
       ` in-service p50 ${fmt(r.latency.serverMs.p50, 3)} ms, p95 ${fmt(r.latency.serverMs.p95, 3)} ms, p99 ${fmt(r.latency.serverMs.p99, 3)} ms`,
   );
+  lines.push(
+    `Drift of served states vs training days: max PSI ${fmt(r.drift.maxPsi, 3)} (${r.drift.topFeature ?? "-"}), MMD p-value ${fmt(r.drift.mmdPValue, 3)}: ${r.drift.drifted ? "drifted" : "no drift"}`,
+  );
   lines.push(`Datasets: ${r.datasets.train}, ${r.datasets.test}; decision log ${r.datasets.decisionLog} -> ${r.datasets.retrain}`);
   lines.push("", "Inspect:", ...r.commands.map((c) => `  ${c}`), "");
   return lines.join("\n");
