@@ -1,7 +1,8 @@
 // Seconds per 1,000 gradient steps for each algorithm at the default sizes (256x256 ReLU networks, batch 256,
-// one ONNX Runtime thread), measured through the trainer's own path (seeded sampling, gather, one compiled step).
+// one ONNX Runtime thread unless --threads), measured through the trainer's own path (seeded sampling, gather, one compiled step).
 // Targets: 3x faster than d3rlpy 2.0.4 / PyTorch 1.13 on one CPU thread (issue 5). Then peak RSS while training on
-// a 1M-transition dataset. Usage: npx tsx bench/algos.ts [--only a,b] [--skip-rss]
+// a 1M-transition dataset. Usage: npx tsx bench/algos.ts [--only a,b] [--k K] [--threads T] [--skip-rss]
+// (--threads: ORT intra-op threads; 2 uses both cores, which helps wall time only on an idle machine.)
 import type { ActionSpace, Transitions } from "../src/data/transitions.js";
 import { Rng } from "../src/nn/index.js";
 import { algorithmDefinition, algorithmNames } from "../src/algos/registry.js";
@@ -16,6 +17,7 @@ const args = process.argv.slice(2);
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1]!.split(",") : algorithmNames();
 const skipRss = args.includes("--skip-rss");
 const stepsPerCall = args.includes("--k") ? Number(args[args.indexOf("--k") + 1]) : 10;
+const threads = args.includes("--threads") ? Number(args[args.indexOf("--threads") + 1]) : 1;
 
 function syntheticDataset(size: number, observationDim: number, actionSpace: ActionSpace, seed: number): Transitions {
   const rng = new Rng(seed);
@@ -54,7 +56,7 @@ const continuousData = syntheticDataset(100_000, 17, { kind: "continuous", low: 
 async function secondsPer1000(name: string, data: Transitions, warmup: number, steps: number, stepsPerCall: number): Promise<{ wall: number; cpu: number }> {
   const definition = algorithmDefinition(name);
   const config = resolveConfig(definition.schema, {});
-  const learner = await definition.build(config, { observationDim: data.observationDim, actionSpace: data.actionSpace, seed: 0, backend: "ort", threads: 1, stepsPerCall });
+  const learner = await definition.build(config, { observationDim: data.observationDim, actionSpace: data.actionSpace, seed: 0, backend: "ort", threads, stepsPerCall });
   const view = prepareTrainingView(data, fitPreprocessing(data, config));
   const B = config.batchSize;
   const batch = allocateBatch(view, B * stepsPerCall);
@@ -78,7 +80,7 @@ async function secondsPer1000(name: string, data: Transitions, warmup: number, s
   return { wall: (performance.now() - started) / steps, cpu: (cpu.user + cpu.system) / 1000 / steps };
 }
 
-console.log(`seconds per 1,000 gradient steps, default sizes (256x256, batch 256), 1 ORT thread, ${stepsPerCall} steps per call; measured under load`);
+console.log(`seconds per 1,000 gradient steps, default sizes (256x256, batch 256), ${threads} ORT thread(s), ${stepsPerCall} steps per call; measured under load`);
 console.log("discrete: 8 features, 4 actions; continuous: 17 features, 6 action dims; cpu = process CPU seconds (less sensitive to load)");
 for (const name of only) {
   const definition = algorithmDefinition(name);

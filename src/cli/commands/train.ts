@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createAlgorithm, algorithmNames } from "../../algos/registry.js";
 import { readConfigFile } from "../../algos/config.js";
@@ -60,7 +61,7 @@ export function register(program: Command): void {
     .option("--out <dir>", "run directory (default: runs/<algo>-<dataset>-v<version>-s<seed>)")
     .option("--resume", "continue the run in --out from its last checkpoint")
     .option("--store <dir>", "dataset store directory")
-    .option("--threads <n>", "ONNX Runtime intra-op threads", positiveInteger("threads"), 1)
+    .option("--threads <n>", "ONNX Runtime intra-op threads (default: up to 2, i.e. both cores of this machine)", positiveInteger("threads"), Math.min(2, availableParallelism()))
     .option("--no-progress", "no progress bar")
     .option("--json", "print the summary as JSON")
     .action(async (options: TrainOptions) => {
