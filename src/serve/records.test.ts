@@ -8,7 +8,8 @@ import { readDecisionLog, type DecisionRecord } from "./decision-log.js";
 import { float32Decimal } from "./exploration.js";
 import { linearPolicy, type DecisionPolicy } from "./policy.js";
 import { MemoryRoutingSource } from "./routing.js";
-import { createDecisionService } from "./service.js";
+import type { Decision } from "./engine.js";
+import { createDecisionService, serializeDecision } from "./service.js";
 
 const featureNames = ["x", "y"];
 
@@ -98,5 +99,29 @@ test("float32Decimal gives the shortest decimal with the same float32, and leave
   for (const value of [3.4028234663852886e38, 1.1754943508222875e-38, 16777217, 0, -0.5]) {
     const f = Math.fround(value);
     assert.equal(Math.fround(float32Decimal(f)), f);
+  }
+});
+
+test("the hand-written decision serialiser gives the same text as JSON.stringify", () => {
+  const cases: Decision[] = [
+    { decisionId: "mwvd4tzj-4blhv4o1-1", action: 0, probability: 0.9333333333333333, policyVersion: "dqn:6b55945ef421", route: "production", safety: [] },
+    {
+      decisionId: "a-b-c", action: 2, probability: 1e-7, policyVersion: 'we"ird\\name\u2028', route: "fallback",
+      safety: ["allowed_actions"], fallbackReason: "missing_feature:cpu \"load\"",
+    },
+    { decisionId: "a-b-d", action: [0.1, -2.5e-12, 3], probability: 1, logDensity: -1.2345678901234567, policyVersion: "c1", route: "canary", safety: [] },
+    { decisionId: "a-b-e", action: [-0], probability: 0.5, policyVersion: "c1", route: "killed", safety: ["bounds", "rate_limit"], fallbackReason: "kill_switch" },
+    // not finite: falls back to JSON.stringify's null
+    { decisionId: "a-b-f", action: 1, probability: NaN, policyVersion: "v", route: "production", safety: [] },
+  ];
+  for (const decision of cases) {
+    // the engine builds decisions in this key order; optional keys come last
+    const ordered: Record<string, unknown> = {
+      decisionId: decision.decisionId, action: decision.action, probability: decision.probability,
+      policyVersion: decision.policyVersion, route: decision.route, safety: decision.safety,
+    };
+    if (decision.logDensity !== undefined) ordered.logDensity = decision.logDensity;
+    if (decision.fallbackReason !== undefined) ordered.fallbackReason = decision.fallbackReason;
+    assert.equal(serializeDecision(decision), JSON.stringify(ordered));
   }
 });

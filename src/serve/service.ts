@@ -3,7 +3,7 @@ import { EventEmitter } from "node:events";
 import { z } from "zod";
 import { deploymentSchema } from "./config.js";
 import { DecisionLog } from "./decision-log.js";
-import { DecisionEngine, type AlertEvent, type ReloadReport } from "./engine.js";
+import { DecisionEngine, type AlertEvent, type Decision, type ReloadReport } from "./engine.js";
 import { ServeError } from "./errors.js";
 import { ServeMetrics } from "./metrics.js";
 import type { PolicyLoader } from "./policy.js";
@@ -174,7 +174,7 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
 
   let ready = false;
 
-  app.post<{ Body: DecideBody }>("/v1/decide", { schema: { body: decideBody } }, async (request) => {
+  app.post<{ Body: DecideBody }>("/v1/decide", { schema: { body: decideBody } }, async (request, reply) => {
     const body = request.body;
     const result = await engine.decide({
       deployment: body.deployment ?? "default",
@@ -184,7 +184,9 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
       step: body.step,
     });
     await result.durable;
-    return result.decision;
+    // Serialised by hand for its fixed shape (the hot path); Fastify sends a string payload as it is.
+    reply.header("content-type", JSON_CONTENT_TYPE);
+    return serializeDecision(result.decision);
   });
 
   app.post<{ Body: { decisionId: string; reward: number; outcome?: unknown } }>(
@@ -348,6 +350,32 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
     void app.register(plugin as FastifyPluginAsync<any>, { ...pluginOptions, service });
   }
   return service;
+}
+
+const JSON_CONTENT_TYPE = "application/json; charset=utf-8";
+
+/**
+ * `JSON.stringify(decision)` for the decision's fixed shape, without walking an object: ids and routes are plain
+ * ASCII by construction, numbers are finite, free-text fields go through JSON.stringify. Same text, same key order.
+ */
+export function serializeDecision(decision: Decision): string {
+  const { action, probability, logDensity } = decision;
+  if (!Number.isFinite(probability) || (logDensity !== undefined && !Number.isFinite(logDensity))) return JSON.stringify(decision);
+  let actionText: string;
+  if (typeof action === "number") {
+    if (!Number.isFinite(action)) return JSON.stringify(decision);
+    actionText = String(action);
+  } else {
+    for (const value of action) if (!Number.isFinite(value)) return JSON.stringify(decision);
+    actionText = `[${action.join(",")}]`;
+  }
+  let text =
+    `{"decisionId":"${decision.decisionId}","action":${actionText},"probability":${probability}` +
+    `,"policyVersion":${JSON.stringify(decision.policyVersion)},"route":"${decision.route}","safety":` +
+    (decision.safety.length === 0 ? "[]" : JSON.stringify(decision.safety));
+  if (logDensity !== undefined) text += `,"logDensity":${logDensity}`;
+  if (decision.fallbackReason !== undefined) text += `,"fallbackReason":${JSON.stringify(decision.fallbackReason)}`;
+  return text + "}";
 }
 
 function sendError(reply: FastifyReply, error: ServeError): FastifyReply {
