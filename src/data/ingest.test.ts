@@ -8,6 +8,7 @@ import { loadTransitions } from "./loader.js";
 import { parseSchema, type DatasetSchemaInput } from "./schema.js";
 import { writeColumns, type FileFormat } from "./write-columns.js";
 import { listVersions } from "./store.js";
+import { openDuckDB } from "./duckdb.js";
 
 const dir = mkdtempSync(join(tmpdir(), "hindcast-ingest-"));
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
@@ -285,4 +286,50 @@ test("float32 Parquet observations: NaN and infinity are still non_finite; a flo
   assert.ok(mixed.issues.some((i) => i.code === "non_finite" && i.file === wide && i.row === 2 && i.field === "f1"), JSON.stringify(mixed.issues));
   const t = await loadTransitions(join(dir, "store-f32"), "mixed-width@1");
   assert.deepEqual(Array.from(t.observations), [1, 0, 2, 1, 3, 2]);
+});
+
+test("a Parquet file with a corrupted column chunk names the column; a corrupted footer says so", async () => {
+  const n = 5000;
+  const path = join(dir, "chunks.parquet");
+  // repetitive values so every column chunk is compressed (corrupted bytes then fail to decompress or decode)
+  await writeColumns(path, {
+    episode_id: Array.from({ length: n }, (_, i) => `ep-${Math.floor(i / 50)}`),
+    step: new Int32Array(n).map((_, i) => i % 50),
+    f1: new Float32Array(n).map((_, i) => (i % 7) / 7),
+    f2: new Float32Array(n).map((_, i) => (i % 5) / 5),
+    action: new Int32Array(n).map((_, i) => i % 3),
+    reward: new Float32Array(n).map((_, i) => -(i % 4) / 4),
+    propensity: new Float64Array(n).fill(0.5),
+  });
+  const db = await openDuckDB();
+  let chunk: { offset: number; size: number };
+  try {
+    const rows = (await db.connection.runAndReadAll(`SELECT data_page_offset, total_compressed_size FROM parquet_metadata('${path}') WHERE path_in_schema = 'reward'`)).getRows();
+    chunk = { offset: Number(rows[0]![0]), size: Number(rows[0]![1]) };
+  } finally {
+    db.close();
+  }
+  const bytes = readFileSync(path);
+  const broken = Buffer.from(bytes);
+  for (let i = chunk.offset + 8; i < chunk.offset + chunk.size; i++) broken[i] = (i * 131) & 0xff;
+  const brokenPath = join(dir, "chunks-broken.parquet");
+  writeFileSync(brokenPath, broken);
+  const footer = Buffer.from(bytes);
+  const footerLength = footer.readUInt32LE(footer.length - 8);
+  for (let i = footer.length - 8 - footerLength; i < footer.length - 8; i++) footer[i] = (i * 37) & 0xff;
+  const footerPath = join(dir, "footer-broken.parquet");
+  writeFileSync(footerPath, footer);
+  const store = join(dir, "store-broken-parquet");
+  await assert.rejects(ingest({ files: [brokenPath], schema: parseSchema(schemaInput), dataset: "b", store }), (e: Error & { code?: string; details?: { field?: string } }) => {
+    assert.equal(e.code, "malformed_file", e.message);
+    assert.match(e.message, /chunks-broken\.parquet \(column reward\): /);
+    assert.equal(e.details?.field, "reward");
+    return true;
+  });
+  await assert.rejects(ingest({ files: [footerPath], schema: parseSchema(schemaInput), dataset: "b", store }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, "malformed_file", e.message);
+    assert.match(e.message, /footer-broken\.parquet \(footer metadata\): /);
+    return true;
+  });
+  assert.deepEqual(listVersions(store, "b"), []);
 });

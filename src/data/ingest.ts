@@ -183,8 +183,38 @@ function detectWrongEncoding(path: string): string | null {
   return nul >= 0 ? `binary or UTF-16/32 (NUL byte at offset ${nul})` : null;
 }
 
+/**
+ * Where a Parquet file DuckDB cannot read is broken: "footer" when its metadata does not parse, else the first
+ * column that fails to decode (DuckDB's message names neither column nor row group); null when all of it reads.
+ */
+async function diagnoseParquet(connection: DuckDBConnection, path: string): Promise<string | null> {
+  let columns: string[];
+  try {
+    columns = (await connection.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${sqlString(path)})`)).getRows().map((r) => String(r[0]));
+  } catch {
+    return "footer"; // the file metadata itself does not parse
+  }
+  for (const column of columns) {
+    try {
+      // hash() makes DuckDB decode every value (a count could be answered from the footer)
+      await connection.run(`SELECT max(hash(${sqlIdent(column)})) FROM read_parquet(${sqlString(path)})`);
+    } catch {
+      return column;
+    }
+  }
+  return null;
+}
+
 async function readFailure(connection: DuckDBConnection, path: string, error: unknown): Promise<DataError> {
   const text = error instanceof Error ? error.message : String(error);
+  if (formatFromPath(path) === "parquet" && !/magic bytes/i.test(text)) {
+    const found = await diagnoseParquet(connection, path);
+    if (found !== null) {
+      const position = found === "footer" ? "footer metadata" : `column ${found}`;
+      const reason = malformed(path, error).message.replace(/^.*?\): /, "");
+      return new DataError("malformed_file", `${path} (${position}): ${reason}`, { file: path, position, ...(found === "footer" ? {} : { field: found }) });
+    }
+  }
   if (formatFromPath(path) === "jsonl") {
     const found = await diagnoseJsonl(path);
     if (found) return malformed(path, error, found.line, found.message);
