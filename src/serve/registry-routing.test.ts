@@ -60,6 +60,11 @@ test("serving from the registry: routing, hot reload, rollback records, tokens, 
       const report = await service.reload();
       assert.deepEqual(report?.skipped.map((s) => s.policy), ["p3@1"]);
       assert.match(report!.skipped[0].reason, /sha256/);
+      // the alert is in the registry's audit log too (recorded without blocking the reload)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const alerts = await registry.audit({ action: "alert.shadow_skipped" });
+      assert.equal(alerts[0]?.subject, "deployment:default");
+      assert.deepEqual([alerts[0]?.details["kind"], alerts[0]?.details["details"]], ["shadow_skipped", { policy: "p3@1" }]);
       const stillServing = new Set<string>();
       for (let i = 0; i < 40; i++) stillServing.add((await decide(`user-${i}`)).policyVersion);
       assert.deepEqual([...stillServing].sort(), ["p1@1", "p2@1"]);

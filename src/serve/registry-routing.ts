@@ -72,7 +72,7 @@ export function registryPolicyLoader(registry: Pick<Registry, "getPolicy">): Pol
 
 type RegistryPort = Pick<
   Registry,
-  "routingVersion" | "allRouting" | "routing" | "promote" | "rollback" | "authenticate" | "recordTraffic" | "setKillSwitch" | "killSwitch"
+  "routingVersion" | "allRouting" | "routing" | "promote" | "rollback" | "authenticate" | "recordTraffic" | "setKillSwitch" | "killSwitch" | "recordEvent"
 >;
 
 export interface RegistryRoutingOptions {
@@ -225,6 +225,11 @@ export class RegistryRoutingSource implements RoutingSource {
     } catch {
       return null;
     }
+  }
+
+  /** Records an alert in the registry's audit log as `alert.<kind>` on `deployment:<name>`, where the monitor reads events. */
+  async recordAlert(event: { kind: string; deployment: string; at: string; reason: string; details?: Record<string, unknown> }): Promise<void> {
+    await this.call(() => this.registry.recordEvent(`alert.${event.kind}`, `deployment:${event.deployment}`, { ...event }));
   }
 
   /** Reports per-policy traffic so the registry's promotion gates see shadow and canary evidence. */

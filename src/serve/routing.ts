@@ -23,6 +23,8 @@ export interface RoutingSource {
   setKillSwitch(on: boolean, reason: string, actor: string): Promise<void>;
   /** Resolves a bearer token to a role, or null when unknown. */
   authenticate(token: string): Promise<Role | null> | Role | null;
+  /** Optional: keeps a record of the service's alerts (automatic rollbacks, refused reloads, skipped shadows). */
+  recordAlert?(event: { kind: string; deployment: string; at: string; reason: string; details?: Record<string, unknown> }): Promise<void>;
   /** Optional: receives per-policy traffic increments (decisions, safety violations, guard failures). */
   recordTraffic?(version: string, counts: { decisions: number; safetyViolations: number; guardFailures: number }): Promise<void>;
 }

@@ -133,7 +133,11 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
   });
   const routing = options.routing;
   const events = new EventEmitter();
-  engine.on("alert", (event: AlertEvent) => events.emit("alert", event));
+  engine.on("alert", (event: AlertEvent) => {
+    events.emit("alert", event);
+    // Best effort: an alert must not fail the reload or rollback that raised it.
+    routing.recordAlert?.(event).catch(() => undefined);
+  });
 
   const app = Fastify({
     logger: options.logger ?? false,
