@@ -620,6 +620,15 @@ async function analyse(connection: DuckDBConnection, files: string[], schema: Da
   return { connection, layout, report, tsType: staged.tsType };
 }
 
+/**
+ * "row N" for a finding's data row (1-based, header excluded), plus the text line for a CSV file, whose header
+ * makes the two differ by one (a quoted field over several lines would shift it further).
+ */
+export function rowPosition(file: string | null, row: number | null): string {
+  if (row === null) return "";
+  return file !== null && formatFromPath(file) === "csv" ? `row ${row} (line ${row + 1})` : `row ${row}`;
+}
+
 /** Reads and validates files against a schema without writing anything. */
 export async function validateFiles(files: string[], schema: DatasetSchema | string, options: ValidateOptions = {}): Promise<IngestReport> {
   const parsed = typeof schema === "string" ? loadSchema(schema) : schema;
@@ -745,7 +754,7 @@ export async function ingest(options: IngestOptions): Promise<{ manifest: Datase
       const counts = Object.entries(report.issueCounts).map(([code, n]) => `${code} ${n}`).join(", ");
       throw new DataError(
         "no_valid_rows",
-        `all ${report.read} rows were rejected (${counts})${top ? `; first: ${top.code} at ${top.file}:${top.row} (${top.message})` : ""}`,
+        `all ${report.read} rows were rejected (${counts})${top ? `; first: ${top.code} at ${top.file} ${rowPosition(top.file, top.row)} (${top.message})` : ""}`,
         top ? { file: top.file ?? undefined, row: top.row ?? undefined, field: top.field ?? undefined, issueCounts: report.issueCounts } : { issueCounts: report.issueCounts },
       );
     }
@@ -753,7 +762,7 @@ export async function ingest(options: IngestOptions): Promise<{ manifest: Datase
       const top = report.issues[0];
       throw new DataError(
         "strict_rejected",
-        `${report.quarantined} of ${report.read} rows failed validation${top ? `; first: ${top.code} at ${top.file}:${top.row} (${top.message})` : ""}`,
+        `${report.quarantined} of ${report.read} rows failed validation${top ? `; first: ${top.code} at ${top.file} ${rowPosition(top.file, top.row)} (${top.message})` : ""}`,
         top ? { file: top.file ?? undefined, row: top.row ?? undefined, field: top.field ?? undefined, issueCounts: report.issueCounts } : { issueCounts: report.issueCounts },
       );
     }

@@ -37,6 +37,11 @@ test("ingest, validate, stats, split and datasets through the CLI; a malformed f
     const again = hindcast(["ingest", "log.csv", "--schema", "schema.yaml", "--dataset", "toy-human"], dir, store);
     assert.equal(again.status, 0, again.stderr);
     assert.ok(again.stdout.includes(`quarantined rows, with their rule codes: ${join(store, "toy-human", "v1", "quarantine.jsonl")}`), again.stdout);
+    // the bad row is data row 31, the 32nd line of the file after the header
+    assert.match(again.stdout, /log\.csv row 31 \(line 32\)  action_out_of_space/);
+    const strict = hindcast(["ingest", "log.csv", "--schema", "schema.yaml", "--dataset", "toy-strict", "--strict"], dir, store);
+    assert.equal(strict.status, 1);
+    assert.match(strict.stderr, /^hindcast: strict_rejected: 1 of 31 rows failed validation; first: action_out_of_space at .*log\.csv row 31 \(line 32\) /);
 
     const validated = hindcast(["validate", "toy@latest"], dir, store);
     assert.equal(validated.status, 0, validated.stderr);

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { join } from "node:path";
-import { ingest, type IngestReport, type ProgressEvent } from "../../data/ingest.js";
+import { ingest, rowPosition, type IngestReport, type ProgressEvent } from "../../data/ingest.js";
 import { QUARANTINE_FILE, resolveStoreDir, versionDir } from "../../data/store.js";
 
 /** Human summary of an ingest/validation report. */
@@ -11,7 +11,7 @@ export function formatIngestReport(report: IngestReport): string {
   ];
   const counts = Object.entries(report.issueCounts);
   if (counts.length > 0) lines.push(`findings: ${counts.map(([code, n]) => `${code} ${n}`).join(", ")}`);
-  for (const issue of report.issues.slice(0, 10)) lines.push(`  ${issue.file}:${issue.row}  ${issue.code}  ${issue.message}`);
+  for (const issue of report.issues.slice(0, 10)) lines.push(`  ${issue.file} ${rowPosition(issue.file, issue.row)}  ${issue.code}  ${issue.message}`);
   if (report.issues.length > 10) lines.push(`  ... ${report.issues.length - 10} more in the report (--json) and the quarantine file`);
   for (const warning of report.warnings.slice(0, 10)) lines.push(`warning ${warning.code}: ${warning.file ? `${warning.file}: ` : ""}${warning.message}`);
   if (report.warnings.length > 10) lines.push(`... ${report.warnings.length - 10} more warnings (--json)`);
