@@ -136,3 +136,20 @@ test("a clean restart leaves no zero-filled segment behind", async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("opening a second log on a directory leaves the first one's live segment alone", async () => {
+  const dir = tempDir();
+  try {
+    const first = new DecisionLog({ dir, maxSegmentBytes: 4096 });
+    await first.append({ kind: "feedback", decisionId: "a", ts: 1, reward: 1, late: false, duplicate: false });
+    const second = new DecisionLog({ dir, maxSegmentBytes: 4096 });
+    assert.deepEqual(second.recovered, { segments: [], removed: [], bytesDropped: 0 });
+    assert.equal(readFileSync(first.segmentPath).length, 4096); // still preallocated, not cut
+    await first.append({ kind: "feedback", decisionId: "b", ts: 2, reward: 2, late: false, duplicate: false });
+    await first.close();
+    await second.close();
+    assert.deepEqual(readDecisionLog(dir).records.map((r) => (r.kind === "feedback" ? r.decisionId : "")), ["a", "b"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -80,6 +80,8 @@ const DEFAULT_MAX_WRITES = 2;
 /** O_DSYNC where the platform has it; elsewhere each write is followed by an fdatasync. */
 const DSYNC_FLAG = fsConstants.O_DSYNC;
 const ZERO_CHUNK = 1 << 20;
+/** Segments open for writing in this process (recovery leaves them alone). */
+const openSegments = new Set<string>();
 const openAsync = promisify(open);
 const fdatasyncAsync = promisify(fdatasync);
 function writeAsync(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
@@ -179,6 +181,7 @@ export class DecisionLog {
     }
     this.syncDirectory();
     this.stats.segments += 1;
+    openSegments.add(path);
     return { fd, path, pendingWrites: 0, retired: false, length: 0 };
   }
 
@@ -186,6 +189,7 @@ export class DecisionLog {
   private prepareNext(): void {
     if (!this.preallocate || this.next || this.preparing || this.closed) return;
     const path = this.nextSegmentPath();
+    openSegments.add(path);
     this.preparing = (async () => {
       let fd = await openAsync(path, "wx");
       try {
@@ -208,11 +212,14 @@ export class DecisionLog {
         this.discardPrepared = false;
         close(fd, () => undefined);
         rmSync(path, { force: true });
+        openSegments.delete(path);
         return;
       }
       this.next = { fd, path, pendingWrites: 0, retired: false, length: 0 };
     })()
-      .catch(() => undefined)
+      .catch(() => {
+        openSegments.delete(path);
+      })
       .finally(() => {
         this.preparing = null;
       });
@@ -310,6 +317,7 @@ export class DecisionLog {
 
   /** Cuts a finished segment's zero tail off (a crash before this is repaired on the next open), then closes it. */
   private closeSegment(segment: Segment): void {
+    openSegments.delete(segment.path);
     if (!this.preallocate) return close(segment.fd, () => undefined);
     ftruncate(segment.fd, segment.length, () => close(segment.fd, () => undefined));
   }
@@ -325,9 +333,11 @@ export class DecisionLog {
     await this.preparing;
     if (this.preallocate && !this.failure) ftruncateSync(this.segment.fd, this.segment.length);
     closeSync(this.segment.fd);
+    openSegments.delete(this.segment.path);
     if (this.next) {
-      this.closeSegment(this.next);
+      close(this.next.fd, () => undefined);
       rmSync(this.next.path, { force: true });
+      openSegments.delete(this.next.path);
       this.next = null;
     }
   }
@@ -428,12 +438,13 @@ export interface RecoveryReport {
  * Repairs the segments a crashed writer left: each segment still ending in zeros (preallocated) or in a partial line
  * is truncated after its last complete record (a torn line and anything behind the first zero byte belonged to requests that were
  * never answered, because batches resolve in order), and one without any complete record is removed. Segments of
- * another live process (by the pid in the name) are left alone. Returns what it did.
+ * another live process (by the pid in the name) and segments open in this process are left alone.
  */
 export function recoverDecisionLog(dir: string): RecoveryReport {
   const report: RecoveryReport = { segments: [], removed: [], bytesDropped: 0 };
   for (const path of decisionLogSegments(dir)) {
     const pid = Number(/-(\d+)-\d+\.jsonl$/.exec(path)?.[1]);
+    if (openSegments.has(path)) continue;
     if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) continue;
     const fd = openSync(path, "r+");
     try {
