@@ -56,7 +56,7 @@ const continuousData = syntheticDataset(100_000, 17, { kind: "continuous", low: 
 async function secondsPer1000(name: string, data: Transitions, warmup: number, steps: number, stepsPerCall: number): Promise<{ wall: number; cpu: number }> {
   const definition = algorithmDefinition(name);
   const config = resolveConfig(definition.schema, {});
-  const learner = await definition.build(config, { observationDim: data.observationDim, actionSpace: data.actionSpace, seed: 0, backend: "ort", threads, stepsPerCall });
+  const learner = await definition.build(config, { observationDim: data.observationDim, actionSpace: data.actionSpace, seed: 0, backend: "ort", threads, stepsPerCall, totalSteps: warmup + steps });
   const view = prepareTrainingView(data, fitPreprocessing(data, config));
   const B = config.batchSize;
   const batch = allocateBatch(view, B * stepsPerCall);

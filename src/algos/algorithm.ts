@@ -41,6 +41,8 @@ export interface LearnerContext {
   threads: number;
   /** K gradient steps per ONNX call (an ONNX Loop in nn); the batch then holds K stacked minibatches. */
   stepsPerCall: number;
+  /** The run's length in gradient steps (for learning-rate schedules such as IQL's cosine actor decay). */
+  totalSteps: number;
 }
 
 export interface PolicyExport {

@@ -97,7 +97,7 @@ test("discrete CQL pushes down the value of an action the data never shows; DQN 
 
 test("target networks: Polyak averaging after the update, and hard copies on schedule", async () => {
   const data = twoActionBandit(64, 8);
-  const context = { observationDim: 2, actionSpace: data.actionSpace, seed: 1, backend: "ort" as const, threads: 1, stepsPerCall: 1 };
+  const context = { observationDim: 2, actionSpace: data.actionSpace, seed: 1, backend: "ort" as const, threads: 1, stepsPerCall: 1, totalSteps: 100 };
   const view = prepareTrainingView(data, fitPreprocessing(data, resolveConfig(algorithmDefinition("dqn").schema, { assignments: SMALL })));
   const batch = allocateBatch(view, 32);
   gatherBatch(view, Int32Array.from({ length: 32 }, (_, i) => i), batch);
@@ -139,14 +139,17 @@ test("same seed, same data, same config: identical metrics and weights; another 
 test("resume from a checkpoint continues bit-for-bit", async () => {
   await withDir(async (dir) => {
     const data = linearContinuous(256, 10);
+    // IQL's cosine actor schedule spans the run's length; the interrupted run is simulated by a shorter --steps,
+    // so the horizon is fixed explicitly for every run here.
+    const IQL = [...SMALL, "actorLrDecaySteps=80"];
     const options = { seed: 5, logEvery: 10, checkpointEvery: 20 };
-    const straight = createAlgorithm("iql", { assignments: SMALL });
+    const straight = createAlgorithm("iql", { assignments: IQL });
     await straight.fit(data, { ...options, steps: 60, outDir: join(dir, "a") });
     const straightPolicy = await straight.save(join(dir, "a", "policy"));
 
-    const first = createAlgorithm("iql", { assignments: SMALL });
+    const first = createAlgorithm("iql", { assignments: IQL });
     await first.fit(data, { ...options, steps: 40, outDir: join(dir, "b") });
-    const resumed = createAlgorithm("iql", { assignments: SMALL });
+    const resumed = createAlgorithm("iql", { assignments: IQL });
     const result = await resumed.fit(data, { ...options, steps: 60, outDir: join(dir, "b"), resume: true });
     assert.equal(result.startStep, 40);
     const resumedPolicy = await resumed.save(join(dir, "b", "policy"));
@@ -159,17 +162,17 @@ test("resume from a checkpoint continues bit-for-bit", async () => {
     );
 
     // Extending the run: periods default to the recorded ones, so only --steps changes.
-    const extended = await createAlgorithm("iql", { assignments: SMALL }).fit(data, { seed: 5, steps: 80, outDir: join(dir, "b"), resume: true });
+    const extended = await createAlgorithm("iql", { assignments: IQL }).fit(data, { seed: 5, steps: 80, outDir: join(dir, "b"), resume: true });
     assert.equal(extended.startStep, 60);
     const lines = (await readFile(join(dir, "b", "metrics.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { step: number });
     assert.deepEqual(lines.map((l) => l.step), [10, 20, 30, 40, 50, 60, 70, 80]);
 
     await assert.rejects(
-      createAlgorithm("iql", { assignments: SMALL }).fit(data, { ...options, steps: 60, outDir: join(dir, "b") }),
+      createAlgorithm("iql", { assignments: IQL }).fit(data, { ...options, steps: 60, outDir: join(dir, "b") }),
       (e: unknown) => e instanceof AlgoError && e.code === "run_exists",
     );
     await assert.rejects(
-      createAlgorithm("iql", { assignments: [...SMALL, "beta=1"] }).fit(data, { ...options, steps: 80, outDir: join(dir, "b"), resume: true }),
+      createAlgorithm("iql", { assignments: [...IQL, "beta=1"] }).fit(data, { ...options, steps: 80, outDir: join(dir, "b"), resume: true }),
       (e: unknown) => e instanceof AlgoError && e.code === "run_not_resumable" && e.details.field === "config",
     );
   });
@@ -216,7 +219,7 @@ test("TD3+BC delays the actor and target updates to every policyFrequency-th ste
   const data = linearContinuous(64, 13);
   const definition = algorithmDefinition("td3bc");
   const config = resolveConfig(definition.schema, { assignments: [...SMALL, "policyFrequency=2"] });
-  const learner = await definition.build(config, { observationDim: 2, actionSpace: data.actionSpace, seed: 1, backend: "ort", threads: 1, stepsPerCall: 1 });
+  const learner = await definition.build(config, { observationDim: 2, actionSpace: data.actionSpace, seed: 1, backend: "ort", threads: 1, stepsPerCall: 1, totalSteps: 100 });
   const view = prepareTrainingView(data, fitPreprocessing(data, config));
   const batch = allocateBatch(view, 32);
   gatherBatch(view, Int32Array.from({ length: 32 }, (_, i) => i), batch);

@@ -34,6 +34,8 @@ export interface LearnerSpec {
   hardTargets?: { every: number; pairs: Array<[string, string]> };
   /** Scalar float inputs fed 1 on steps divisible by `every`, else 0 (delayed updates through nn's `when`). */
   schedules?: Array<{ name: string; every: number }>;
+  /** Scalar float inputs fed `value(step)` for each 1-based gradient step (e.g. a learning-rate schedule). */
+  perStepValues?: Array<{ name: string; value: (step: number) => number }>;
 }
 
 /** Compiles the graph once into a training step (K steps per call) and wraps it as a Learner. */
@@ -49,7 +51,10 @@ export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
     if (!input) throw new Error(`noise input ${noise.name} is not declared in the graph`);
     return { ...noise, perStep: input.size, buffer: new Float32Array(input.size * K) };
   });
-  const schedules = (spec.schedules ?? []).map((schedule) => ({ ...schedule, buffer: new Float32Array(K) }));
+  const schedules = [
+    ...(spec.schedules ?? []).map((s) => ({ name: s.name, buffer: new Float32Array(K), value: (step: number) => (step % s.every === 0 ? 1 : 0) })),
+    ...(spec.perStepValues ?? []).map((s) => ({ ...s, buffer: new Float32Array(K) })),
+  ];
   const batchInputs = Object.entries(BATCH_INPUTS).filter(([, name]) => graph.inputs.has(name)) as Array<
     [keyof typeof BATCH_INPUTS, string]
   >;
@@ -66,7 +71,7 @@ export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
         feeds[noise.name] = noise.buffer;
       }
       for (const schedule of schedules) {
-        for (let k = 0; k < K; k++) schedule.buffer[k] = (firstStep + k) % schedule.every === 0 ? 1 : 0;
+        for (let k = 0; k < K; k++) schedule.buffer[k] = schedule.value(firstStep + k);
         feeds[schedule.name] = schedule.buffer;
       }
       const outputs = await step.run(feeds);
@@ -93,6 +98,14 @@ export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
 
 function copyParams(step: TrainingStep, pairs: Array<[string, string]>): void {
   for (const [target, source] of pairs) step.setParam(target, step.getParam(source));
+}
+
+/**
+ * torch.optim.lr_scheduler.CosineAnnealingLR (eta_min 0, T_max = totalSteps) stepped once after every optimizer step,
+ * as CORL and the IQL paper's code do: the learning rate of 1-based gradient step `step`.
+ */
+export function cosineLearningRate(initial: number, totalSteps: number, step: number): number {
+  return 0.5 * initial * (1 + Math.cos((Math.PI * (step - 1)) / totalSteps));
 }
 
 /** Q(s, a) for the logged actions: qAll [B, n], action [B] (int64) -> [B]. */

@@ -7,12 +7,15 @@
  * scaled by 1000 / (max return - min return). The policy is a Gaussian N(tanh(f(s)), exp(log_std)^2) with a learned
  * log-std vector, as in the paper's code, CORL and d3rlpy: eq. 7's log-likelihood is that Normal's at the logged
  * action (no tanh change of variables); the greedy action tanh(f(s)) is what the artifact serves.
+ * The actor's learning rate follows a cosine decay to 0 over the run (`actorLrSchedule`, CosineAnnealingLR in CORL and
+ * the paper's code, T_max = the run's length unless `actorLrDecaySteps`; "constant" is d3rlpy's default). Resuming
+ * with the same --steps is bit-for-bit; extending a run with a larger --steps stretches the remaining schedule.
  * V, Q and pi update simultaneously from the same minibatch; the target critics follow after the update.
  */
 import { z } from "zod";
 import { Graph, adam, ensembleMlp, gaussianLogProb, mlp, op, polyak } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { bellmanTarget, compileLearner, criticValues, gaussianHead, minOverCritics } from "./common.js";
+import { bellmanTarget, compileLearner, cosineLearningRate, criticValues, gaussianHead, minOverCritics } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const iqlSchema = z.strictObject({
@@ -25,6 +28,9 @@ export const iqlSchema = z.strictObject({
   expectile: z.number().gt(0).lt(1).default(0.7),
   beta: z.number().min(0).default(3.0),
   maxWeight: z.number().positive().default(100),
+  actorLrSchedule: z.enum(["cosine", "constant"]).default("cosine"),
+  /** The cosine's horizon T_max in gradient steps; default the run's length (CORL: max_timesteps). */
+  actorLrDecaySteps: z.number().int().positive().optional(),
 });
 export type IqlConfig = z.infer<typeof iqlSchema>;
 
@@ -70,7 +76,8 @@ export const iql: AlgorithmDefinition<IqlConfig> = {
 
     adam(valueLoss, value.params, { lr: config.valueLearningRate });
     adam(criticLoss, critic.params, { lr: config.criticLearningRate });
-    adam(actorLoss, policy.params, { lr: config.actorLearningRate });
+    const cosine = config.actorLrSchedule === "cosine";
+    adam(actorLoss, policy.params, { lr: cosine ? g.input("actor_lr", [1]) : config.actorLearningRate });
     polyak(criticTarget.params, critic.params, config.tau, { afterUpdate: true });
 
     g.output("value_loss", valueLoss);
@@ -78,6 +85,11 @@ export const iql: AlgorithmDefinition<IqlConfig> = {
     g.output("actor_loss", actorLoss);
     g.output("q_mean", op.mean(q));
     g.output("advantage_mean", op.mean(advantage));
-    return compileLearner({ graph: g, context, policy: { obs, output: policy.exportOutput(obs), name: "gaussian", kind: "gaussian" } });
+    return compileLearner({
+      graph: g,
+      context,
+      perStepValues: cosine ? [{ name: "actor_lr", value: (step) => cosineLearningRate(config.actorLearningRate, config.actorLrDecaySteps ?? context.totalSteps, step) }] : [],
+      policy: { obs, output: policy.exportOutput(obs), name: "gaussian", kind: "gaussian" },
+    });
   },
 };

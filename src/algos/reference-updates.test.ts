@@ -61,7 +61,7 @@ async function setUp(name: string, extra: string[]): Promise<{ learner: Learner;
   const data = linearContinuous(64, 21);
   const definition = algorithmDefinition(name);
   const config = resolveConfig(definition.schema, { assignments: [...SMALL, ...extra] }) as { alpha?: number };
-  const learner = await definition.build(config as never, { observationDim: 2, actionSpace: data.actionSpace, seed: 5, backend: "ort", threads: 1, stepsPerCall: 1 });
+  const learner = await definition.build(config as never, { observationDim: 2, actionSpace: data.actionSpace, seed: 5, backend: "ort", threads: 1, stepsPerCall: 1, totalSteps: 100 });
   const view = prepareTrainingView(data, fitPreprocessing(data, config as never));
   const batch = allocateBatch(view, B);
   gatherBatch(view, Int32Array.from({ length: B }, (_, i) => 3 * i), batch);
@@ -134,4 +134,23 @@ test("IQL: eq. 7's log-likelihood is N(a; tanh(f(s)), std) weighted by exp(beta 
   );
   const { actor_loss: actorLoss } = (await learner.update(batch, [new Rng(1)], 1))[0];
   assert.ok(Math.abs(actorLoss - expected) < 1e-4 * Math.max(1, Math.abs(expected)), `actor_loss ${actorLoss} vs naive ${expected}`);
+});
+
+test("IQL: the actor's learning rate follows CosineAnnealingLR(T_max = run length) stepped after each update", async () => {
+  // Adam's first update moves a parameter by lr * g / (|g| + eps), i.e. by lr for any non-negligible gradient, so the
+  // log-std's first move measures the learning rate of the step it was taken at.
+  const firstMove = async (schedule: string, step: number) => {
+    const { learner, batch } = await setUp("iql", ["rewardScaling=none", `actorLrSchedule=${schedule}`]);
+    const before = learner.parameter("actor.log_std")[0];
+    await learner.update(batch, [new Rng(step)], step);
+    return Math.abs(learner.parameter("actor.log_std")[0] - before);
+  };
+  const lr = 3e-4; // the default actorLearningRate; the learners are built with totalSteps 100
+  const expected = (step: number) => (lr / 2) * (1 + Math.cos((Math.PI * (step - 1)) / 100)); // torch's closed form
+  for (const step of [1, 51, 91]) {
+    const moved = await firstMove("cosine", step);
+    assert.ok(Math.abs(moved - expected(step)) < 0.01 * expected(step), `step ${step}: moved ${moved}, lr ${expected(step)}`);
+  }
+  const constant = await firstMove("constant", 51);
+  assert.ok(Math.abs(constant - lr) < 0.01 * lr, `constant schedule at step 51: moved ${constant}`);
 });

@@ -182,6 +182,7 @@ export async function train<C extends CommonConfig>(
     backend: options.backend ?? "ort",
     threads: options.threads ?? 1,
     stepsPerCall,
+    totalSteps: steps,
   });
   if (runDir && options.resume) {
     await learner.loadCheckpoint(join(runDir, "checkpoints", "last", WEIGHTS_FILE));
