@@ -404,6 +404,16 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
   return { sources, warnings, tsType, metaTypes };
 }
 
+/** Count of non-null values, min and max of one staged column, and the table's row count. */
+interface ColumnStats {
+  rows: number;
+  count: number;
+  min: number | null;
+  max: number | null;
+}
+
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 /** Builds the `issues` table: one row per (row, rule, field) finding, in rule order. */
 /**
  * Builds the `issues` and `quarantine` tables. `aggregates` (SQL aggregate expressions over `staged`) ride along
@@ -411,14 +421,24 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
  */
 async function runRules(connection: DuckDBConnection, schema: DatasetSchema, layout: StoredLayout, aggregates: string[]): Promise<unknown[]> {
   const dim = layout.featureNames.length;
-  // Each check is a query of findings; `where` and `from` let clean data skip it after one counting scan.
-  const checks: Array<{ sql: string; where: string; from: string }> = [];
-  const select = (code: string, field: string, value: string, expected: string | null, where: string, from = "staged") =>
+  // Each check is a query of findings; `where` and `from` let clean data skip it after one counting scan. A check on
+  // one staged column may instead carry a `gate` over that column's count/min/max (plain aggregates, much cheaper
+  // than a filtered count each): it must be conservative, true whenever some row could break the rule. NaN sorts
+  // above every number in DuckDB, so a NaN makes max NaN and every range gate below true.
+  type Gate = { column: string; mayFail: (stats: ColumnStats) => boolean };
+  const checks: Array<{ sql: string; where: string; from: string; gate?: Gate }> = [];
+  const select = (code: string, field: string, value: string, expected: string | null, where: string, from = "staged", gate?: Gate) =>
     checks.push({
       sql: `SELECT ${S.file} AS file, ${S.row} AS row, ${sqlString(code)} AS code, ${sqlString(field)} AS field, CAST(${value} AS VARCHAR) AS value, ${expected === null ? "NULL" : sqlString(expected)} AS expected FROM ${from} WHERE ${where}`,
       where,
       from,
+      gate,
     });
+  const within = (column: string, low: number, high: number, lowOpen = false): Gate => ({
+    column,
+    mayFail: (s) => s.count > 0 && !((lowOpen ? s.min! > low : s.min! >= low) && s.max! <= high),
+  });
+  const finite = (column: string): Gate => ({ column, mayFail: (s) => s.count > 0 && !(Number.isFinite(s.min) && Number.isFinite(s.max)) });
   checks.push({
     sql: `SELECT ${S.file} AS file, ${S.row} AS row, 'wrong_type' AS code, e.field AS field, e.value AS value, NULL AS expected FROM (SELECT ${S.file}, ${S.row}, unnest(${S.typeErrors}) AS e FROM staged WHERE len(${S.typeErrors}) > 0)`,
     where: `len(${S.typeErrors}) > 0`,
@@ -433,27 +453,27 @@ async function runRules(connection: DuckDBConnection, schema: DatasetSchema, lay
     [S.reward, schema.reward.column],
     ...(schema.behaviorProb ? [[S.prob, schema.behaviorProb.column] as [string, string]] : []),
   ];
-  for (const [column, field] of numeric) select("missing_value", field, "NULL", "a value", `${column} IS NULL`);
+  for (const [column, field] of numeric) select("missing_value", field, "NULL", "a value", `${column} IS NULL`, "staged", { column, mayFail: (s) => s.count < s.rows });
   for (const [column, field] of numeric) {
-    if (column === S.prob && schema.behaviorProb?.kind === "log_density") select("log_density_not_finite", field, column, "a finite log-density", `NOT isfinite(${column})`);
+    if (column === S.prob && schema.behaviorProb?.kind === "log_density") select("log_density_not_finite", field, column, "a finite log-density", `NOT isfinite(${column})`, "staged", finite(column));
     // stored as float32 (all but the propensity): beyond its range a value would be stored as infinity
-    else if (column === S.prob || column === S.step) select("non_finite", field, column, "a finite number", `NOT isfinite(${column})`);
-    else select("non_finite", field, column, "a finite float32 (|x| <= 3.4e38)", `NOT isfinite(${column}) OR abs(${column}) > 3.4028234663852886e38`);
+    else if (column === S.prob || column === S.step) select("non_finite", field, column, "a finite number", `NOT isfinite(${column})`, "staged", finite(column));
+    else select("non_finite", field, column, "a finite float32 (|x| <= 3.4e38)", `NOT isfinite(${column}) OR abs(${column}) > 3.4028234663852886e38`, "staged", within(column, -FLOAT32_MAX, FLOAT32_MAX));
   }
   select("invalid_step", schema.step, S.step, "an integer >= 0", `isfinite(${S.step}) AND (${S.step} < 0 OR ${S.step} <> floor(${S.step}) OR ${S.step} > 2147483647)`);
   const r = schema.reward;
-  select("reward_out_of_range", r.column, S.reward, `[${r.min}, ${r.max}]`, `isfinite(${S.reward}) AND (${S.reward} < ${r.min} OR ${S.reward} > ${r.max})`);
+  select("reward_out_of_range", r.column, S.reward, `[${r.min}, ${r.max}]`, `isfinite(${S.reward}) AND (${S.reward} < ${r.min} OR ${S.reward} > ${r.max})`, "staged", within(S.reward, r.min, r.max));
   if (schema.action.kind === "discrete") {
     const n = schema.action.n;
     select("action_out_of_space", schema.action.column, S.action(0), `an integer in [0, ${n - 1}]`, `isfinite(${S.action(0)}) AND (${S.action(0)} < 0 OR ${S.action(0)} >= ${n} OR ${S.action(0)} <> floor(${S.action(0)}))`);
   } else {
     const { low, high } = schema.action;
     layout.actionColumns.forEach((c, k) =>
-      select("action_out_of_space", c, S.action(k), `[${low[k]}, ${high[k]}]`, `isfinite(${S.action(k)}) AND (${S.action(k)} < ${low[k]} OR ${S.action(k)} > ${high[k]})`),
+      select("action_out_of_space", c, S.action(k), `[${low[k]}, ${high[k]}]`, `isfinite(${S.action(k)}) AND (${S.action(k)} < ${low[k]} OR ${S.action(k)} > ${high[k]})`, "staged", within(S.action(k), low[k]!, high[k]!)),
     );
   }
   if (schema.behaviorProb?.kind === "probability") {
-    select("propensity_out_of_range", schema.behaviorProb.column, S.prob, "(0, 1]", `isfinite(${S.prob}) AND (${S.prob} <= 0 OR ${S.prob} > 1)`);
+    select("propensity_out_of_range", schema.behaviorProb.column, S.prob, "(0, 1]", `isfinite(${S.prob}) AND (${S.prob} <= 0 OR ${S.prob} > 1)`, "staged", within(S.prob, 0, 1, true));
   }
   const pos = `(CAST(${S.file} AS BIGINT) * 4294967296 + ${S.row})`;
   const keyed = `${S.episode} IS NOT NULL AND ${S.episode} <> '' AND isfinite(${S.step})`;
@@ -501,13 +521,29 @@ async function runRules(connection: DuckDBConnection, schema: DatasetSchema, lay
   const parts: string[] = checks.filter((c) => c.from !== "staged" && c.from !== "ordered").map((c) => c.sql);
   let aggregated: unknown[] = [];
   for (const from of ["staged", "ordered"]) {
-    const group = checks.filter((c) => c.from === from);
+    const group = checks.filter((c) => c.from === from && !c.gate);
+    const gated = checks.filter((c) => c.from === from && c.gate);
+    const gateColumns = [...new Set(gated.map((c) => c.gate!.column))];
     const extra = from === "staged" ? aggregates : [];
-    if (group.length + extra.length === 0) continue;
-    const row = (await connection.runAndReadAll(`SELECT ${[...extra, ...group.map((c) => `count(*) FILTER (WHERE ${c.where})`)].join(", ")} FROM ${from}`)).getRows()[0]!;
+    if (group.length + gated.length + extra.length === 0) continue;
+    const select = [
+      ...extra,
+      "count(*)",
+      ...gateColumns.flatMap((c) => [`count(${c})`, `min(${c})`, `max(${c})`]),
+      ...group.map((c) => `count(*) FILTER (WHERE ${c.where})`),
+    ];
+    const row = (await connection.runAndReadAll(`SELECT ${select.join(", ")} FROM ${from}`)).getRows()[0]!;
     if (from === "staged") aggregated = row.slice(0, extra.length);
+    const rows = Number(row[extra.length]);
+    const number = (v: unknown) => (v === null ? null : Number(v));
+    const stats = new Map(gateColumns.map((c, k): [string, ColumnStats] => {
+      const at = extra.length + 1 + 3 * k;
+      return [c, { rows, count: Number(row[at]), min: number(row[at + 1]), max: number(row[at + 2]) }];
+    }));
+    for (const c of gated) if (c.gate!.mayFail(stats.get(c.gate!.column)!)) parts.push(c.sql);
+    const offset = extra.length + 1 + 3 * gateColumns.length;
     group.forEach((c, i) => {
-      if (Number(row[extra.length + i]) > 0) parts.push(c.sql);
+      if (Number(row[offset + i]) > 0) parts.push(c.sql);
     });
   }
   if (parts.length === 0) parts.push(`SELECT NULL::INTEGER AS file, NULL::BIGINT AS row, NULL::VARCHAR AS code, NULL::VARCHAR AS field, NULL::VARCHAR AS value, NULL::VARCHAR AS expected WHERE false`);

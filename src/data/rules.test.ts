@@ -165,3 +165,17 @@ test("log_density_not_finite: an infinite log-density is reported, a very negati
   assertIssue(await validateContinuous((r) => (r[7]![7] = "-inf")), "log_density_not_finite", 8, "logp");
   assertNoIssue(await validateContinuous((r) => (r[7]![7] = "-700")), "log_density_not_finite");
 });
+
+test("a NaN in a column does not hide an out-of-range value elsewhere in it (the clean-data shortcut stays conservative)", async () => {
+  // NaN sorts above every number, so the column's max is NaN; the out-of-range rows must still be reported
+  const report = await validate((r) => {
+    r[0]![col("reward")] = "nan";
+    r[4]![col("reward")] = "5";
+    r[6]![col("propensity")] = "nan";
+    r[7]![col("propensity")] = "1.5";
+  });
+  assertIssue(report, "non_finite", 1, "reward");
+  assertIssue(report, "reward_out_of_range", 5, "reward");
+  assertIssue(report, "non_finite", 7, "propensity");
+  assertIssue(report, "propensity_out_of_range", 8, "propensity");
+});
