@@ -59,6 +59,7 @@ describe("hindcast demo (small)", { timeout: 120_000 }, () => {
   });
 
   it("registers the winner with full lineage and puts it in production", async () => {
+    assert.ok(result.winner, "a candidate passed the gate at these sizes and this seed");
     const lineage = await registry.policyLineage(result.winner);
     assert.ok(lineage.run, "run recorded");
     assert.equal(lineage.run.status, "succeeded");

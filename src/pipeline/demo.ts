@@ -191,7 +191,8 @@ export interface DemoResult {
   ingest: { read: number; accepted: number; quarantined: number; reconciled: boolean; issueCounts: Record<string, number>; quarantineFile: string };
   baseline: { offline: number; lower: number; upper: number; trueValue: number; costPerDay: number; sloBreachRate: number };
   candidates: CandidateSummary[];
-  winner: string;
+  /** The candidate that passed the high-confidence gate with the best lower bound, or null when none did. */
+  winner: string | null;
   promoted: string | null;
   /** Gate refusals of the winner on its way to production (empty on the happy path). */
   refusals: string[];
@@ -331,7 +332,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       .map((spec) => ({ spec, evaluation: evaluations.get(spec.name)! }))
       .sort((a, b) => b.evaluation.wdr.lowerBound.value - a.evaluation.wdr.lowerBound.value);
     const passing = ranked.filter((r) => r.evaluation.wdr.lowerBound.value >= baseline.value);
-    const winnerSpec = (passing[0] ?? null)?.spec;
+    const winnerSpec = passing[0]?.spec ?? null;
+    // Retraining on the decision log uses the winner's algorithm, else the best-ranked candidate's.
+    const retrainSpec = winnerSpec ?? ranked[0]!.spec;
     end([
       `behaviour policy (logged, discounted): ${fmt(baseline.value)}`,
       ...[...evaluations].map(
@@ -339,14 +342,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           `${name.padEnd(17)} WDR ${fmt(e.wdr.value)} [${fmt(e.wdr.interval?.lower)}, ${fmt(e.wdr.interval?.upper)}] lower bound ${fmt(e.wdr.lowerBound.value)}  FQE ${fmt(e.fqe.value)} [${fmt(e.fqe.interval?.lower)}, ${fmt(e.fqe.interval?.upper)}]` +
           `  ${e.wdr.lowerBound.value >= baseline.value ? "beats the behaviour policy with 95% confidence" : "not shown to beat it"}`,
       ),
-      winnerSpec ? `selected ${winnerSpec.name} (highest WDR lower bound among those that pass)` : "no candidate passes the gate",
+      winnerSpec
+        ? `selected ${winnerSpec.name} (highest WDR lower bound among those that pass)`
+        : "no candidate is shown to beat the behaviour policy: nothing will be deployed, today's policy keeps serving",
     ]);
-    if (!winnerSpec) {
-      throw new PipelineError("no_candidate_passed", "no candidate's WDR lower bound reaches the behaviour policy's value; nothing to deploy", {
-        baseline: baseline.value,
-        lowerBounds: Object.fromEntries(ranked.map((r) => [r.spec.name, r.evaluation.wdr.lowerBound.value])),
-      });
-    }
 
     // 6. Register: every trained artifact gets a policy version; evaluations and the baseline go to the registry.
     begin();
@@ -367,7 +366,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       diagnostics: { behavior: DEMO_BEHAVIOR },
     });
     for (const [name, e] of evaluations) await recordEstimates(registry, labels.get(name)!, e, testRef);
-    const winner = labels.get(winnerSpec.name)!;
+    const winner = winnerSpec ? labels.get(winnerSpec.name)! : null;
     const today = labels.get("autoscaler-today")!;
     const bad = labels.get("autoscaler-bad")!;
     // Today's policy predates the registry: bootstrap it into production under permissive gates (audited), then
@@ -379,9 +378,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await registry.promote(today, "production", { deployment: DEMO_DEPLOYMENT, reason: bootstrapReason });
     const gates = demoGates(sizes);
     await registry.setGates(parseGateConfig(gates));
-    const lineage = await registry.policyLineage(winner);
+    const lineage = winner ? await registry.policyLineage(winner) : null;
     end([
-      `${winner}: run ${lineage.run?.id} (${lineage.run?.algorithm}, seed ${lineage.run?.seed}) on ${lineage.dataset?.name}@${lineage.dataset?.version} ${lineage.dataset?.hash.slice(0, 19)}..., ${lineage.evaluations.length} evaluations`,
+      lineage
+        ? `${winner}: run ${lineage.run?.id} (${lineage.run?.algorithm}, seed ${lineage.run?.seed}) on ${lineage.dataset?.name}@${lineage.dataset?.version} ${lineage.dataset?.hash.slice(0, 19)}..., ${lineage.evaluations.length} evaluations`
+        : `no winner; all ${specs.length} artifacts registered with their runs and evaluations`,
       `${today} bootstrapped into production of deployment "${DEMO_DEPLOYMENT}" (audited)`,
       `gates: shadow needs the WDR lower bound on the held-out days >= the behaviour policy's value; canary needs ${gates.canary!.minShadowDecisions} shadow decisions ` +
         `(at most ${gates.canary!.maxShadowSafetyViolations} unsafe); production needs ${gates.production!.minCanaryDecisions} canary decisions (at most ${gates.production!.maxCanarySafetyViolations} unsafe), ` +
@@ -433,26 +434,34 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       await sleep(450); // let the service report its traffic counters to the registry (every 200 ms)
       return result;
     };
-    await registry.promote(winner, "shadow", { deployment: DEMO_DEPLOYMENT, reason: "OPE lower bound beats the behaviour policy" });
-    await service.reload();
-    const shadowTraffic = await drive("shadow", sizes.shadowEpisodes);
-    const shadowCounters = await registry.counters(winner, "shadow");
-    const serveLines = [
-      `service ${url}; shadow: ${shadowTraffic.decisions} decisions over ${shadowTraffic.episodes.length} days in ${shadowTraffic.seconds.toFixed(1)}s, ` +
-        `${shadowCounters.decisions} shadow decisions recorded for ${winner} (${shadowCounters.safetyViolations} would have broken the safety rule)`,
-    ];
+    const serveLines: string[] = [];
     const refusals: string[] = [];
-    const canaryRefusal = await refused(() => registry.promote(winner, "canary", { deployment: DEMO_DEPLOYMENT, fraction: CANARY_FRACTION, reason: "shadow evidence collected" }));
-    if (canaryRefusal) {
-      refusals.push(canaryRefusal);
-      serveLines.push(`the canary gate refused ${winner}: ${canaryRefusal}`);
-    } else {
+    let canaryRefusal: string | null = null;
+    if (winner) {
+      await registry.promote(winner, "shadow", { deployment: DEMO_DEPLOYMENT, reason: "OPE lower bound beats the behaviour policy" });
       await service.reload();
-      const rolledBack = (): boolean => alerts.some((a) => a.kind === "canary_rollback");
-      const canaryTraffic = await drive("canary", sizes.canaryEpisodes, { stop: rolledBack });
+      const shadowTraffic = await drive("shadow", sizes.shadowEpisodes);
+      const shadowCounters = await registry.counters(winner, "shadow");
       serveLines.push(
-        `canary ${CANARY_FRACTION * 100}%: ${canaryTraffic.routes["canary"] ?? 0} of ${canaryTraffic.decisions} decisions on ${winner} over ${canaryTraffic.episodes.length} days in ${canaryTraffic.seconds.toFixed(1)}s`,
+        `service ${url}; shadow: ${shadowTraffic.decisions} decisions over ${shadowTraffic.episodes.length} days in ${shadowTraffic.seconds.toFixed(1)}s, ` +
+          `${shadowCounters.decisions} shadow decisions recorded for ${winner} (${shadowCounters.safetyViolations} would have broken the safety rule)`,
       );
+      canaryRefusal = await refused(() => registry.promote(winner, "canary", { deployment: DEMO_DEPLOYMENT, fraction: CANARY_FRACTION, reason: "shadow evidence collected" }));
+      if (canaryRefusal) {
+        refusals.push(canaryRefusal);
+        serveLines.push(`the canary gate refused ${winner}: ${canaryRefusal}`);
+      } else {
+        await service.reload();
+        const rolledBack = (): boolean => alerts.some((a) => a.kind === "canary_rollback");
+        const canaryTraffic = await drive("canary", sizes.canaryEpisodes, { stop: rolledBack });
+        serveLines.push(
+          `canary ${CANARY_FRACTION * 100}%: ${canaryTraffic.routes["canary"] ?? 0} of ${canaryTraffic.decisions} decisions on ${winner} over ${canaryTraffic.episodes.length} days in ${canaryTraffic.seconds.toFixed(1)}s`,
+        );
+      }
+    } else {
+      // Nothing to shadow: today's policy serves the traffic (the decision log still fills for stage 10).
+      const served = await drive("production", sizes.shadowEpisodes);
+      serveLines.push(`service ${url}; no candidate to shadow: ${today} served ${served.decisions} decisions over ${served.episodes.length} days`);
     }
     end(serveLines);
 
@@ -461,7 +470,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     let promoted: string | null = null;
     const promoteLines: string[] = [];
     const canaryNow = (await registry.routing(DEMO_DEPLOYMENT)).canary;
-    if (canaryNow && `${canaryNow.policy.name}@${canaryNow.policy.version}` === winner) {
+    if (winner && canaryNow && `${canaryNow.policy.name}@${canaryNow.policy.version}` === winner) {
       // The production gate wants the canary to have run for its window; wait out what is left of it.
       const windowMs = (gates.production?.canaryWindowSeconds ?? 0) * 1000;
       const remaining = Date.parse(canaryNow.since) + windowMs - Date.now();
@@ -478,6 +487,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         promoted = winner;
         promoteLines.push(`${winner} is production; ${today} retired`);
       }
+    } else if (!winner) {
+      promoteLines.push(`no winner to promote; production stays ${today}`);
     } else if (!canaryRefusal) {
       promoteLines.push(`${winner} is no longer in canary (the guard rolled it back); production stays ${today}`);
     } else {
@@ -520,10 +531,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const retrainManifest = await filterDataset({ store, ref: ref(decisionLog.manifest), where: "route <> 'killed'", into: "autoscaling-retrain" });
     await registerDataset(registry, retrainManifest);
     const retrained = await trainPolicy(
-      { algorithm: winnerSpec.algorithm, config: winnerSpec.config, steps: sizes.retrainSteps, seed: seed + 1 },
-      { store, dataset: ref(retrainManifest), outDir: join(runsDir, `${winnerSpec.name}-retrain`), registry, codeVersion, onProgress: progress("retrain") },
+      { algorithm: retrainSpec.algorithm, config: retrainSpec.config, steps: sizes.retrainSteps, seed: seed + 1 },
+      { store, dataset: ref(retrainManifest), outDir: join(runsDir, `${retrainSpec.name}-retrain`), registry, codeVersion, onProgress: progress("retrain") },
     );
-    const retrainedRecord = await registerTrained(registry, winnerSpec.name, retrained);
+    const retrainedRecord = await registerTrained(registry, retrainSpec.name, retrained);
     const retrainedLabel = `${retrainedRecord.name}@${retrainedRecord.version}`;
     // Same held-out days and estimators as the first candidates, so the estimates are comparable.
     const retrainedEvaluation = await evaluateOffline({
@@ -564,7 +575,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const truthSeed = seed + 104_729;
     const behaviorTruth = await trueValue({ env: DEMO_ENV, behavior: DEMO_BEHAVIOR, episodes: sizes.truthEpisodes, seed: truthSeed, gamma: DEMO_GAMMA });
     const summaries: CandidateSummary[] = [];
-    const all = [...specs.map((s) => ({ name: s.name, label: labels.get(s.name)!, algorithm: s.algorithm, role: s.role, dir: trained.get(s.name)!.artifactDir })), { name: winnerSpec.name, label: retrainedLabel, algorithm: winnerSpec.algorithm, role: "retrained" as const, dir: retrained.artifactDir }];
+    const all = [...specs.map((s) => ({ name: s.name, label: labels.get(s.name)!, algorithm: s.algorithm, role: s.role, dir: trained.get(s.name)!.artifactDir })), { name: retrainSpec.name, label: retrainedLabel, algorithm: retrainSpec.algorithm, role: "retrained" as const, dir: retrained.artifactDir }];
     for (const item of all) {
       const truth = await trueValue({ env: DEMO_ENV, artifactDir: item.dir, exploration, episodes: sizes.truthEpisodes, seed: truthSeed, gamma: DEMO_GAMMA });
       emit({ kind: "progress", label: "rollouts", done: summaries.length + 1, total: all.length });
@@ -629,7 +640,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       gates,
       seconds: 0,
       commands: [
-        `hindcast policies lineage ${promoted ?? winner} --registry ${registryUrl}`,
+        `hindcast policies lineage ${promoted ?? winner ?? labels.get(retrainSpec.name)!} --registry ${registryUrl}`,
         `hindcast policies lineage ${retrainedLabel} --registry ${registryUrl}`,
         `hindcast audit --registry ${registryUrl} --action policy.rollback`,
         `hindcast audit --registry ${registryUrl} --subject ${bad}`,

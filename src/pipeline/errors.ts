@@ -6,7 +6,6 @@ export type PipelineErrorCode =
   | "invalid_pipeline"
   | "pipeline_file_unreadable"
   | "demo_dir_not_empty"
-  | "no_candidate_passed"
   | "step_failed"
   | "traffic_failed"
   | "unsupported_env";
