@@ -24,6 +24,7 @@ interface TrainOptions {
   evalEpisodes: number;
   evalOpe: string;
   evalFqeSteps: number;
+  evalNoiseStd: number;
   eval: boolean;
   evalEvery?: number;
   checkpointEvery?: number;
@@ -53,6 +54,7 @@ export function register(program: Command): void {
     .option("--eval-env <env>", `evaluate online in a simulator: ${ENV_NAMES.join(", ")}`)
     .option("--eval-episodes <n>", "episodes per online evaluation", positiveInteger("eval-episodes"), 10)
     .option("--eval-ope <estimator>", "offline evaluation estimator when no simulator is named (src/ope; continuous policies are evaluated with Gaussian exploration)", "dm")
+    .option("--eval-noise-std <x>", "exploration std (in the [-1, 1] action box) that gives a deterministic continuous policy a density for importance-sampling estimators", positiveNumber("eval-noise-std"), 0.1)
     .option("--eval-fqe-steps <n>", "FQE steps per offline evaluation", positiveInteger("eval-fqe-steps"), 1000)
     .option("--no-eval", "skip periodic evaluation")
     .option("--eval-every <n>", "evaluation period in steps (default: the checkpoint period)", positiveInteger("eval-every"))
@@ -134,8 +136,8 @@ function buildEvaluator(options: TrainOptions, transitions: Transitions, gamma: 
     kind: "offline",
     name: `ope:${estimator}`,
     // Estimators need the target policy's density of logged actions: a deterministic continuous policy is
-    // evaluated with Gaussian exploration noise (std 0.1 of the half-range; Gaussian policies use their own).
-    exploration: transitions.actionSpace.kind === "continuous" ? { kind: "gaussian", std: 0.1 } : undefined,
+    // evaluated with Gaussian exploration noise (--eval-noise-std of the half-range; Gaussian policies use their own).
+    exploration: transitions.actionSpace.kind === "continuous" ? { kind: "gaussian", std: options.evalNoiseStd } : undefined,
     async evaluate(policy) {
       const report = await evaluatePolicy({
         transitions,
@@ -160,6 +162,14 @@ function positiveInteger(name: string): (value: string) => number {
   return (value) => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 1) throw new AlgoError("config_invalid", `--${name} must be a positive integer, got "${value}"`, { field: name, value });
+    return n;
+  };
+}
+
+function positiveNumber(name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new AlgoError("config_invalid", `--${name} must be a positive number, got "${value}"`, { field: name, value });
     return n;
   };
 }
