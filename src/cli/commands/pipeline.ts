@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { dirname, resolve } from "node:path";
-import { loadPipeline, runPipeline, type PipelineEvent } from "../../pipeline/pipeline.js";
+import { Presets, SingleBar } from "cli-progress";
+import { loadPipeline, runPipeline, type PipelineEvent, type PipelineResult } from "../../pipeline/pipeline.js";
 import { openRegistryFromEnv } from "../../registry/index.js";
 import { codeVersion } from "../version.js";
 
@@ -20,14 +21,20 @@ export function register(program: Command): void {
     .option("--json", "print the result as JSON")
     .action(async (file: string, flags: { store?: string; registry?: string; rerun?: boolean; json?: boolean }) => {
       const config = loadPipeline(file);
-      const result = await runPipeline(config, {
-        baseDir: dirname(resolve(file)),
-        store: flags.store,
-        registry: flags.registry,
-        rerun: flags.rerun,
-        codeVersion: codeVersion(),
-        onEvent: flags.json ? undefined : printEvent,
-      });
+      const printer = eventPrinter();
+      let result: PipelineResult;
+      try {
+        result = await runPipeline(config, {
+          baseDir: dirname(resolve(file)),
+          store: flags.store,
+          registry: flags.registry,
+          rerun: flags.rerun,
+          codeVersion: codeVersion(),
+          onEvent: flags.json ? undefined : printer.onEvent,
+        });
+      } finally {
+        printer.stop();
+      }
       if (flags.json) {
         process.stdout.write(JSON.stringify(result, null, 2) + "\n");
         return;
@@ -71,9 +78,29 @@ export function register(program: Command): void {
     });
 }
 
-function printEvent(event: PipelineEvent): void {
-  if (event.kind === "progress") return;
-  const detail = event.summary ? `  ${event.summary}` : "";
-  const time = event.seconds !== undefined ? ` (${event.seconds.toFixed(1)}s)` : "";
-  process.stderr.write(`${event.status.padEnd(9)} ${event.name}${time}${event.status === "start" ? "" : detail}\n`);
+/** One line per step as it starts and ends; a progress bar for long steps (simulation, training) on a terminal. */
+function eventPrinter(): { onEvent: (event: PipelineEvent) => void; stop: () => void } {
+  let bar: SingleBar | null = null;
+  const stop = (): void => {
+    bar?.stop();
+    bar = null;
+  };
+  return {
+    onEvent(event) {
+      if (event.kind === "progress") {
+        if (!process.stderr.isTTY) return;
+        if (!bar) {
+          bar = new SingleBar({ format: `  ${event.name} |{bar}| {value}/{total}`, stream: process.stderr, hideCursor: true, clearOnComplete: true }, Presets.shades_classic);
+          bar.start(event.total, event.done);
+        }
+        bar.update(event.done);
+        return;
+      }
+      stop();
+      const detail = event.summary ? `  ${event.summary}` : "";
+      const time = event.seconds !== undefined ? ` (${event.seconds.toFixed(1)}s)` : "";
+      process.stderr.write(`${event.status.padEnd(9)} ${event.name}${time}${event.status === "start" ? "" : detail}\n`);
+    },
+    stop,
+  };
 }
