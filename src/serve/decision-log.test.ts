@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DecisionLog, decisionLogSegments, readDecisionLog, recoverDecisionLog } from "./decision-log.js";
+import { DecisionLog, decisionLogSegments, readDecisionLog, recoverDecisionLog, serializeDecisionRecord, type DecisionRecord } from "./decision-log.js";
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "hindcast-log-"));
@@ -152,4 +152,21 @@ test("opening a second log on a directory leaves the first one's live segment al
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the decision-record serialiser writes exactly what JSON.stringify writes", () => {
+  const featureNames = ["cpu", 'lo"ad'];
+  const base: DecisionRecord = {
+    kind: "decision", id: "mwvd4tzj-4blhv4o1-1", ts: 1795565146648, deployment: "default", routingKey: "user-1",
+    route: "production", policyVersion: "p1@3", featureNames, state: [0.1, -2], action: 2, probability: 0.9666666666666667,
+    latencyUs: 17, safety: [],
+  };
+  const records: DecisionRecord[] = [
+    base,
+    { ...base, routingKey: "ключ\n\u2028\"x\"", state: [null as unknown as number, 1e-300], route: "fallback", safety: ["allowed_actions"], fallbackReason: "missing_feature:cpu" },
+    { ...base, action: [0.1, -3.5], probability: 1, episodeId: "ep-1", step: 4, logDensity: -0.91893853320467 },
+    { ...base, shadows: [{ version: "p2@1", action: 1, agree: false, probability: 0 }], shadowErrors: [{ version: "p3@1", error: "boom \"x\"" }] },
+    { ...base, state: [NaN, Infinity], probability: NaN },
+  ];
+  for (const record of records) assert.equal(serializeDecisionRecord(record), JSON.stringify(record));
 });

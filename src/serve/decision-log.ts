@@ -381,6 +381,43 @@ export interface FeedbackRecord {
 
 export type LogRecord = DecisionRecord | FeedbackRecord;
 
+const featureNamesJson = new WeakMap<string[], string>();
+
+/**
+ * `JSON.stringify(record)` for a decision record, written out for its fixed shape (the per-decision hot path):
+ * same keys in the same order, free text through JSON.stringify, the feature-name list encoded once per array.
+ */
+export function serializeDecisionRecord(record: DecisionRecord): string {
+  let names = featureNamesJson.get(record.featureNames);
+  if (names === undefined) {
+    names = JSON.stringify(record.featureNames);
+    featureNamesJson.set(record.featureNames, names);
+  }
+  let state = "[";
+  for (let j = 0; j < record.state.length; j++) {
+    const value = record.state[j];
+    state += (j > 0 ? "," : "") + (value === null || !Number.isFinite(value) ? "null" : String(value));
+  }
+  const action = record.action;
+  const actionText = typeof action === "number" ? numberJson(action) : `[${action.map(numberJson).join(",")}]`;
+  let text =
+    `{"kind":"decision","id":${JSON.stringify(record.id)},"ts":${numberJson(record.ts)},"deployment":${JSON.stringify(record.deployment)}` +
+    `,"routingKey":${JSON.stringify(record.routingKey)},"route":"${record.route}","policyVersion":${JSON.stringify(record.policyVersion)}` +
+    `,"featureNames":${names},"state":${state}],"action":${actionText},"probability":${numberJson(record.probability)}` +
+    `,"latencyUs":${numberJson(record.latencyUs)},"safety":${record.safety.length === 0 ? "[]" : JSON.stringify(record.safety)}`;
+  if (record.episodeId !== undefined) text += `,"episodeId":${JSON.stringify(record.episodeId)}`;
+  if (record.step !== undefined) text += `,"step":${numberJson(record.step)}`;
+  if (record.logDensity !== undefined) text += `,"logDensity":${numberJson(record.logDensity)}`;
+  if (record.fallbackReason !== undefined) text += `,"fallbackReason":${JSON.stringify(record.fallbackReason)}`;
+  if (record.shadows !== undefined) text += `,"shadows":${JSON.stringify(record.shadows)}`;
+  if (record.shadowErrors !== undefined) text += `,"shadowErrors":${JSON.stringify(record.shadowErrors)}`;
+  return text + "}";
+}
+
+function numberJson(value: number): string {
+  return Number.isFinite(value) ? String(value) : "null";
+}
+
 /** Describes the log's fields so the ingest side can read it back as a dataset. */
 export const decisionLogSchema = {
   format: "hindcast.decision-log/v1",

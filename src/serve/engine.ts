@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { ActionSpace } from "../data/transitions.js";
 import type { DeploymentSpec, RoutingTable } from "./config.js";
-import type { DecisionLog, DecisionRecord, FeedbackRecord } from "./decision-log.js";
+import { serializeDecisionRecord, type DecisionLog, type DecisionRecord, type FeedbackRecord } from "./decision-log.js";
 import { ServeError } from "./errors.js";
 import { argmax, boxProbability, continuousStd, discreteDistribution, float32Decimal, gaussianLogDensity, sampleDiscrete, sampleGaussian } from "./exploration.js";
 import { CanaryGuard, type Arm, type GuardBreach } from "./guard.js";
@@ -118,6 +118,7 @@ interface CompiledDeployment {
 }
 
 interface RememberedDecision {
+  id: string;
   deployment: CompiledDeployment;
   arm: Arm | null;
   ts: number;
@@ -151,7 +152,11 @@ export class DecisionEngine extends EventEmitter {
   private counter = 0;
   private readonly policyCache = new Map<string, DecisionPolicy>();
   private readonly deployments = new Map<string, CompiledDeployment>();
-  private readonly recent = new Map<string, RememberedDecision>();
+  /**
+   * Recent decisions for feedback joins, in a ring indexed by the id's counter (no hashing, no deletes): a slot
+   * holds the newest decision with that counter modulo the memory size, and a lookup checks the full id.
+   */
+  private readonly recent: Array<RememberedDecision | undefined>;
   /** Deployments in the routing table whose artifacts never loaded: known, but nothing can decide for them. */
   private readonly unavailable = new Map<string, string>();
   /** Per-policy-version traffic since the last `takeTraffic()`, for the registry's promotion gates. */
@@ -165,7 +170,8 @@ export class DecisionEngine extends EventEmitter {
     this.log = options.log;
     this.metrics = options.metrics;
     this.random = new Random(options.seed ?? 1);
-    this.decisionMemory = options.decisionMemory ?? 250_000;
+    this.decisionMemory = Math.max(1, options.decisionMemory ?? 250_000);
+    this.recent = new Array(this.decisionMemory);
     this.feedbackWindowMs = options.feedbackWindowMs ?? 24 * 3600 * 1000;
     // Random per process: replicas (often all pid 1 in containers) must not mint the same ids.
     this.nonce = randomBytes(5).readUIntBE(0, 5).toString(36);
@@ -518,9 +524,10 @@ export class DecisionEngine extends EventEmitter {
     if (fallbackReason) record.fallbackReason = fallbackReason;
     if (shadowRecords) record.shadows = shadowRecords;
     if (shadowErrors) record.shadowErrors = shadowErrors;
-    const durable = this.log.append(record);
+    const durable = this.log.appendLine(serializeDecisionRecord(record));
 
-    this.remember(decisionId, {
+    this.remember({
+      id: decisionId,
       deployment: d,
       arm: route === "killed" ? null : arm,
       ts: now,
@@ -590,9 +597,13 @@ export class DecisionEngine extends EventEmitter {
     return { action: output.mean instanceof Float32Array ? Float64Array.from(output.mean, float32Decimal) : Float64Array.from(output.mean), probability: 1 };
   }
 
-  private remember(id: string, entry: RememberedDecision): void {
-    this.recent.set(id, entry);
-    if (this.recent.size > this.decisionMemory) this.recent.delete(this.recent.keys().next().value as string);
+  private remember(entry: RememberedDecision): void {
+    this.recent[this.counter % this.decisionMemory] = entry;
+  }
+
+  private recall(id: string, counter: number): RememberedDecision | undefined {
+    const entry = this.recent[counter % this.decisionMemory];
+    return entry !== undefined && entry.id === id ? entry : undefined;
   }
 
   /** Attaches a reward to a decision. Unknown-but-well-formed ids are accepted as late (the log join handles them). */
@@ -601,7 +612,7 @@ export class DecisionEngine extends EventEmitter {
     if (!match) throw new ServeError("invalid_decision_id", undefined, { decisionId: input.decisionId });
     const now = Date.now();
     const decidedAt = parseInt(match[1], 36);
-    const remembered = this.recent.get(input.decisionId);
+    const remembered = this.recall(input.decisionId, parseInt(match[3], 36));
     let late = now - decidedAt > this.feedbackWindowMs || !remembered;
     let duplicate = false;
     let deployment = "unknown";
