@@ -84,3 +84,29 @@ test("hindcast rollout runs a trained policy artifact: returns match a hand-writ
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("hindcast rollout runs a continuous artifact on its env and refuses one scaled to other action bounds", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "hindcast-rollout-box-"));
+  try {
+    const logs = simulateDataset({ env: "Pendulum-v1", behavior: "gaussian(heuristic, 0.5)", episodes: 2, seed: 3, maxEpisodeSteps: 50 });
+    const fitSave = async (transitions: typeof logs.transitions, target: string) => {
+      const algorithm = createAlgorithm("bc", { assignments: ["hiddenSizes=[16]", "batchSize=32"] });
+      await algorithm.fit(transitions, { steps: 20, seed: 1 });
+      await algorithm.save(target);
+      await algorithm.releasePolicy();
+    };
+    await fitSave(logs.transitions, join(dir, "same-box"));
+    // the same logs declared with a [-1, 1] torque box (actions clipped into it): a policy for another actuator
+    const narrow = { ...logs.transitions, actionSpace: { kind: "continuous" as const, low: [-1], high: [1] }, actions: (logs.transitions.actions as Float32Array).map((a) => Math.max(-1, Math.min(1, a))) };
+    await fitSave(narrow, join(dir, "narrow-box"));
+
+    const ok = hindcast("rollout", "--policy", join(dir, "same-box"), "--env", "Pendulum-v1", "--episodes", "2", "--seed", "1", "--max-steps", "30", "--json");
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.deepEqual(JSON.parse(ok.stdout).lengths, [30, 30]);
+    const refused = hindcast("rollout", "--policy", join(dir, "narrow-box"), "--env", "Pendulum-v1", "--episodes", "1", "--seed", "1");
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /policy_env_mismatch/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -49,7 +49,10 @@ export function register(program: Command): void {
         const spacesMatch =
           policySpace.kind === "discrete"
             ? envSpace.kind === "discrete" && policySpace.n === envSpace.n
-            : envSpace.kind === "continuous" && policySpace.low.length === envSpace.low.length;
+            : envSpace.kind === "continuous" &&
+              policySpace.low.length === envSpace.low.length &&
+              // same box: a policy scaled to other bounds would act with the wrong magnitudes and the env would clip them
+              policySpace.low.every((low, i) => Math.abs(low - envSpace.low[i]!) <= 1e-6 && Math.abs(policySpace.high[i]! - envSpace.high[i]!) <= 1e-6);
         if (loaded.observationDim !== env.observationSpace.dim || !spacesMatch) {
           await close();
           throw new EnvError(
