@@ -89,6 +89,23 @@ describe("pipeline", { timeout: 120_000 }, () => {
     assert.ok(steps.every((s) => s.status === "succeeded" || (s.name === "register" && s.status === "skipped")));
     await after.close();
 
+    // A crash after ingest and split wrote their versions but before their steps were recorded as finished: the
+    // rerun takes those versions up again instead of storing duplicates.
+    const marker = await openRegistry(`sqlite:${join(dir, "registry.db")}`);
+    for (const name of ["ingest", "split"]) {
+      const record = second.steps.find((s) => s.name === name)!;
+      await marker.recordStep({ pipeline: "idem", name, inputHash: record.inputHash, status: "running" });
+    }
+    await marker.close();
+    const trainVersions = listVersions(join(dir, "datasets"), "logs-train").length;
+    const third = await runPipeline(parsed, { codeVersion: "test" });
+    assert.deepEqual(third.steps.map((s) => s.outcome), ["reused", "ran", "ran", "reused", "reused", "reused", "reused"]);
+    assert.equal(third.steps[1]!.outputs.recovered, true);
+    assert.equal(third.steps[1]!.outputs.dataset, first.steps[1]!.outputs.dataset);
+    assert.deepEqual(third.steps[2]!.outputs, first.steps[2]!.outputs);
+    assert.equal(listVersions(join(dir, "datasets"), "logs").length, versionsBefore);
+    assert.equal(listVersions(join(dir, "datasets"), "logs-train").length, trainVersions);
+
     // A changed input (another split seed) reruns the split and everything after it, not the steps before.
     const changed = await runPipeline(parsePipeline({ ...config("idem", dir), split: { fractions: [0.7, 0.3], seed: 2 } }), { codeVersion: "test" });
     assert.deepEqual(changed.steps.map((s) => s.outcome).slice(0, 3), ["reused", "reused", "ran"]);

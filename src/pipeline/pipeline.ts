@@ -7,7 +7,8 @@
  * Each step's input hash covers everything its result depends on (content hashes of its inputs, its settings), and
  * its status and outputs live in the registry (`recordStep`). A rerun with the same inputs reuses every finished step
  * (`findStep`); a step that was running when the process died runs again, and a training step picks up its run
- * directory's last checkpoint (the run directory is named by the step's input hash). Code changes do not enter the
+ * directory's last checkpoint (the run directory is named by the step's input hash), and an ingest or split that
+ * died after writing its dataset versions takes them up instead of writing duplicates. Code changes do not enter the
  * hashes: after upgrading Hindcast, rerun with `--rerun` to recompute.
  */
 import { createHash } from "node:crypto";
@@ -17,9 +18,9 @@ import { basename, isAbsolute, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { splitDataset } from "../data/curate.js";
-import { ingest } from "../data/ingest.js";
+import { ingest, type IngestReport } from "../data/ingest.js";
 import { loadTransitions } from "../data/loader.js";
-import { resolveStoreDir, resolveVersion } from "../data/store.js";
+import { listVersions, readManifest, resolveStoreDir, resolveVersion, versionDir, type DatasetManifest } from "../data/store.js";
 import { ENV_NAMES, makeEnv } from "../envs/registry.js";
 import { openRegistry, resolveRegistryUrl } from "../registry/open.js";
 import type { Registry, StepRecord } from "../registry/types.js";
@@ -234,7 +235,8 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
   const step = async <T extends Record<string, unknown>>(
     name: string,
     inputs: unknown,
-    run: () => Promise<T>,
+    /** `interrupted`: this step's record when an earlier attempt died while running it (its outputs may exist). */
+    run: (interrupted: StepRecord | null) => Promise<T>,
     stillValid: (outputs: T) => boolean = () => true,
   ): Promise<T> => {
     const inputHash = contentHash(inputs);
@@ -249,7 +251,7 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
     await registry.recordStep({ pipeline: config.name, name, inputHash, status: "running" });
     let outputs: T;
     try {
-      outputs = await run();
+      outputs = await run(previous?.status === "running" ? previous : null);
     } catch (error) {
       await registry
         .recordStep({ pipeline: config.name, name, inputHash, status: "failed", error: `${(error as { code?: string }).code ?? "error"}: ${(error as Error).message}` })
@@ -264,6 +266,11 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
     results.push({ name, inputHash, outcome: skipped ? "skipped" : "ran", outputs, seconds });
     return outputs;
   };
+  /** Versions of a dataset created at or after `since` (ISO time), oldest first. */
+  const versionsSince = (name: string, since: string): DatasetManifest[] =>
+    (existsSync(join(store, name)) ? listVersions(store, name) : [])
+      .map((version) => readManifest(store, { name, version }))
+      .filter((m) => Date.parse(m.createdAt) >= Date.parse(since) - 1000);
   const versionExists = (ref: unknown): boolean => {
     try {
       resolveVersion(store, String(ref));
@@ -307,8 +314,20 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
     const ingested = await step(
       "ingest",
       { files: files.map(sha256File), schema: sha256File(schemaFile), dataset: config.dataset, validation: config.validation },
-      async () => {
-        const { manifest, report } = await ingest({ files, schema: schemaFile, dataset: config.dataset, store, strict: config.validation.strict });
+      async (interrupted) => {
+        const sourceHashes = files.map(sha256File);
+        // A crash between writing the version and recording the step leaves a finished version: take it up again.
+        const recovered = interrupted
+          ? versionsSince(config.dataset, interrupted.startedAt).find(
+              (m) =>
+                m.transform.kind === "ingest" &&
+                m.transform.params["strict"] === config.validation.strict &&
+                JSON.stringify(m.sources.map((source) => source.sha256)) === JSON.stringify(sourceHashes),
+            )
+          : undefined;
+        const { manifest, report } = recovered
+          ? { manifest: recovered, report: JSON.parse(readFileSync(join(versionDir(store, recovered), recovered.files.report), "utf8")) as IngestReport }
+          : await ingest({ files, schema: schemaFile, dataset: config.dataset, store, strict: config.validation.strict });
         await registerDataset(registry, manifest);
         const fraction = report.read > 0 ? report.quarantined / report.read : 0;
         const outputs = {
@@ -319,6 +338,7 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
           quarantined: report.quarantined,
           reconciled: report.reconciled,
           issueCounts: report.issueCounts,
+          ...(recovered ? { recovered: true } : {}),
         };
         if (fraction > config.validation.maxQuarantineFraction) {
           throw new PipelineError(
@@ -338,8 +358,24 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
     const split = await step(
       "split",
       { parent: ingested.contentHash, fractions: config.split.fractions, seed: config.split.seed, names },
-      async () => {
-        const children = await splitDataset({ store, ref: String(ingested.dataset), fractions: config.split.fractions, seed: config.split.seed, names });
+      async (interrupted) => {
+        // As for ingest: children an interrupted attempt finished writing (all parts) are taken up again.
+        const recovered = interrupted
+          ? names.map((name, part) =>
+              versionsSince(name, interrupted.startedAt).find(
+                (m) =>
+                  m.transform.kind === "split" &&
+                  m.parents[0]?.contentHash === ingested.contentHash &&
+                  m.transform.params["part"] === part &&
+                  m.transform.params["seed"] === config.split.seed &&
+                  JSON.stringify(m.transform.params["fractions"]) === JSON.stringify(config.split.fractions),
+              ),
+            )
+          : [];
+        const children =
+          recovered.length > 0 && recovered.every((m) => m !== undefined)
+            ? (recovered as DatasetManifest[])
+            : await splitDataset({ store, ref: String(ingested.dataset), fractions: config.split.fractions, seed: config.split.seed, names });
         for (const child of children) await registerDataset(registry, child);
         return {
           train: `${children[0]!.name}@${children[0]!.version}`,
