@@ -176,3 +176,6 @@ export { driveTraffic } from "./pipeline/traffic.js";
 export type { TrafficOptions, TrafficResult } from "./pipeline/traffic.js";
 export { PipelineError } from "./pipeline/errors.js";
 export type { PipelineErrorCode } from "./pipeline/errors.js";
+export { recoverDecisionLog } from "./serve/decision-log.js";
+export type { RecoveryReport as DecisionLogRecoveryReport } from "./serve/decision-log.js";
+export type { RegistryRoutingOptions } from "./serve/registry-routing.js";
