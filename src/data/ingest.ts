@@ -323,7 +323,18 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
     const types = new Map(columns);
     const missing = required.filter((c) => !types.has(c));
     if (missing.length > 0) {
-      throw new DataError("missing_column", `${path}: missing column(s) ${missing.join(", ")} named by the schema`, { file: path, field: missing[0]! });
+      const only = columns.length === 1 ? columns[0]![0] : null;
+      const separator = only !== null && formatFromPath(path) === "csv" ? [";", "\t", "|"].find((c) => only.includes(c)) : undefined;
+      if (separator !== undefined) {
+        const shown = separator === "\t" ? "tab" : `'${separator}'`;
+        throw new DataError("malformed_file", `${path} (line 1): the header reads as one column; fields are separated by ${shown}, but only comma-separated CSV is read`, { file: path, position: "line 1" });
+      }
+      const list = (names: string[]) => (names.length > 8 ? `${names.slice(0, 8).join(", ")} (+${names.length - 8} more)` : names.join(", "));
+      throw new DataError("missing_column", `${path}: missing column(s) ${list(missing)} named by the schema; the file has ${list(columns.map(([c]) => c))}`, {
+        file: path,
+        field: missing[0]!,
+        missing,
+      });
     }
     for (const [column] of columns) {
       if (!required.includes(column) && !ignored.has(column)) {

@@ -125,6 +125,18 @@ test("missing_column fails the file with the column named; extra_column is a war
     }),
     (error: unknown) => (error as { code?: string }).code === "missing_column" && (error as { details: { field?: string } }).details.field === "f2",
   );
+  // a schema/file name mismatch shows what the file does have
+  await assert.rejects(
+    validate((rows, header) => {
+      header[col("reward")] = "rew";
+    }),
+    (error: unknown) => /missing column\(s\) reward named by the schema; the file has episode_id, step, f1, f2, nf1, nf2, action, rew \(\+3 more\)/.test((error as Error).message),
+  );
+  // semicolon-separated: one column named "episode_id;step;...", reported as the separator it is
+  await assert.rejects(
+    validateFiles([csv([HEADER.join(";")], baseRows().map((r) => [r.join(";")]))], parseSchema(discreteSchema)),
+    (error: unknown) => (error as { code?: string }).code === "malformed_file" && /\(line 1\): the header reads as one column; fields are separated by ';'/.test((error as Error).message),
+  );
   const extra = await validate((rows, header) => {
     header.push("junk");
     for (const r of rows) r.push("x");
