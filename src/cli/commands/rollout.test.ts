@@ -110,3 +110,11 @@ test("hindcast rollout runs a continuous artifact on its env and refuses one sca
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("hindcast rollout with one episode prints no interval rather than a zero-width one", () => {
+  const one = hindcast("rollout", "--policy", "heuristic", "--env", "CartPole-v1", "--episodes", "1", "--seed", "1", "--max-steps", "20");
+  assert.equal(one.status, 0, one.stderr);
+  assert.match(one.stdout, /mean return 20\.000  95% CI n\/a \(one episode\)\n/);
+  const two = hindcast("rollout", "--policy", "heuristic", "--env", "CartPole-v1", "--episodes", "2", "--seed", "1", "--max-steps", "20");
+  assert.match(two.stdout, /mean return 20\.000  95% CI \[20\.000, 20\.000\]  std 0\.000/);
+});

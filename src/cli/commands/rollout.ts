@@ -83,15 +83,17 @@ export function register(program: Command): void {
         process.stdout.write(JSON.stringify({ policy: policyName, ...result }) + "\n");
         return;
       }
+      // one episode has no spread to estimate: meanInterval's degenerate [x, x] would read as certainty
+      const interval = (ci: [number, number]) => (result.episodes < 2 ? "95% CI n/a (one episode)" : `95% CI [${fmt(ci[0])}, ${fmt(ci[1])}]`);
       const fmt = (v: number) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(3) : v.toFixed(3));
       const lines = [
         `env ${result.env}, policy ${policyName}, ${result.episodes} episodes, seed ${result.seed}`,
-        `mean return ${fmt(result.meanReturn)}  95% CI [${fmt(result.ci95[0])}, ${fmt(result.ci95[1])}]  std ${fmt(result.stdReturn)}`,
+        `mean return ${fmt(result.meanReturn)}  ${interval(result.ci95)}${result.episodes < 2 ? "" : `  std ${fmt(result.stdReturn)}`}`,
         ...(result.discounted
-          ? [`discounted return (gamma ${result.discounted.gamma}) ${fmt(result.discounted.mean)}  95% CI [${fmt(result.discounted.ci95[0])}, ${fmt(result.discounted.ci95[1])}]`]
+          ? [`discounted return (gamma ${result.discounted.gamma}) ${fmt(result.discounted.mean)}  ${interval(result.discounted.ci95)}`]
           : []),
         `episode length mean ${result.meanLength.toFixed(1)}  min ${Math.min(...result.lengths)}  max ${Math.max(...result.lengths)}`,
-        ...Object.entries(result.figures).map(([name, f]) => `${name} ${fmt(f.mean)}  95% CI [${fmt(f.ci95[0])}, ${fmt(f.ci95[1])}]`),
+        ...Object.entries(result.figures).map(([name, f]) => `${name} ${fmt(f.mean)}  ${interval(f.ci95)}`),
       ];
       process.stdout.write(lines.join("\n") + "\n");
     });
