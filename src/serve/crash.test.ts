@@ -9,8 +9,8 @@ import { decisionLogSegments, readDecisionLog } from "./decision-log.js";
 
 const server = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "crash-server.ts");
 
-function startServer(logDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", server, logDir], { stdio: ["ignore", "pipe", "inherit"] });
+function startServer(logDir: string, preallocate: boolean): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", server, logDir, preallocate ? "prealloc" : "append"], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     let buffered = "";
     child.stdout!.on("data", (chunk: Buffer) => {
@@ -22,10 +22,10 @@ function startServer(logDir: string): Promise<{ child: ChildProcess; url: string
   });
 }
 
-test("kill -9 under load loses no answered decision, and a restart keeps logging", { timeout: 60_000 }, async () => {
+for (const preallocate of [false, true]) test(`kill -9 under load loses no answered decision, and a restart keeps logging (${preallocate ? "preallocated" : "appended"} segments)`, { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "hindcast-crash-"));
   try {
-    const { child, url } = await startServer(dir);
+    const { child, url } = await startServer(dir, preallocate);
     const answered: string[] = [];
     let stop = false;
     let failures = 0;
@@ -60,7 +60,7 @@ test("kill -9 under load loses no answered decision, and a restart keeps logging
     assert.ok(failures > 0 || logged.size >= answered.length);
 
     const segmentsBefore = new Set(decisionLogSegments(dir));
-    const restarted = await startServer(dir);
+    const restarted = await startServer(dir, preallocate);
     const again = await fetch(`${restarted.url}/v1/decide`, {
       method: "POST",
       headers: { "content-type": "application/json" },

@@ -12,7 +12,7 @@ function tempDir(): string {
 test("appends resolve only after their batch is written, and batches group concurrent records", async () => {
   const dir = tempDir();
   try {
-    const log = new DecisionLog({ dir, maxSegmentBytes: 1 << 20 });
+    const log = new DecisionLog({ dir, maxSegmentBytes: 1 << 20, preallocate: true });
     const promises = Array.from({ length: 500 }, (_, i) => log.append({ kind: "feedback", decisionId: `d${i}`, ts: i, reward: i, late: false, duplicate: false }));
     await Promise.all(promises);
     // every record is in the file once the promises resolved, before close
@@ -36,7 +36,7 @@ test("appends resolve only after their batch is written, and batches group concu
 test("segments rotate by size and the reader keeps their order", async () => {
   const dir = tempDir();
   try {
-    const log = new DecisionLog({ dir, maxSegmentBytes: 2000 });
+    const log = new DecisionLog({ dir, maxSegmentBytes: 2000, preallocate: true });
     // (2000-byte segments fill after ~20 records: many rotations, some while the next segment is being prepared)
     for (let i = 0; i < 200; i++) await log.append({ kind: "feedback", decisionId: `d${i}`, ts: i, reward: i, late: false, duplicate: false });
     await log.close();
@@ -58,7 +58,7 @@ test("segments rotate by size and the reader keeps their order", async () => {
 test("a torn trailing line is cut off on reopen and a reopened log starts a new segment", async () => {
   const dir = tempDir();
   try {
-    const first = new DecisionLog({ dir, maxSegmentBytes: 4096 });
+    const first = new DecisionLog({ dir, maxSegmentBytes: 4096, preallocate: true });
     await first.append({ kind: "feedback", decisionId: "a", ts: 1, reward: 1, late: false, duplicate: false });
     await first.close();
     // A crash mid-write leaves part of a line at the end (closed segments are truncated to their records).
@@ -124,7 +124,7 @@ test("a clean restart leaves no zero-filled segment behind", async () => {
   const dir = tempDir();
   try {
     for (let run = 0; run < 3; run++) {
-      const log = new DecisionLog({ dir, maxSegmentBytes: 1 << 16 });
+      const log = new DecisionLog({ dir, maxSegmentBytes: 1 << 16, preallocate: true });
       await log.append({ kind: "feedback", decisionId: `r${run}`, ts: run, reward: run, late: false, duplicate: false });
       await log.close();
     }
@@ -140,9 +140,9 @@ test("a clean restart leaves no zero-filled segment behind", async () => {
 test("opening a second log on a directory leaves the first one's live segment alone", async () => {
   const dir = tempDir();
   try {
-    const first = new DecisionLog({ dir, maxSegmentBytes: 4096 });
+    const first = new DecisionLog({ dir, maxSegmentBytes: 4096, preallocate: true });
     await first.append({ kind: "feedback", decisionId: "a", ts: 1, reward: 1, late: false, duplicate: false });
-    const second = new DecisionLog({ dir, maxSegmentBytes: 4096 });
+    const second = new DecisionLog({ dir, maxSegmentBytes: 4096, preallocate: true });
     assert.deepEqual(second.recovered, { segments: [], removed: [], bytesDropped: 0 });
     assert.equal(readFileSync(first.segmentPath).length, 4096); // still preallocated, not cut
     await first.append({ kind: "feedback", decisionId: "b", ts: 2, reward: 2, late: false, duplicate: false });
@@ -169,4 +169,19 @@ test("the decision-record serialiser writes exactly what JSON.stringify writes",
     { ...base, state: [NaN, Infinity], probability: NaN },
   ];
   for (const record of records) assert.equal(serializeDecisionRecord(record), JSON.stringify(record));
+});
+
+test("by default a live segment's size is its records, so a reader following the size sees each batch", async () => {
+  const dir = tempDir();
+  try {
+    const log = new DecisionLog({ dir });
+    const line = (id: string) => JSON.stringify({ kind: "feedback", decisionId: id, ts: 1, reward: 1, late: false, duplicate: false }) + "\n";
+    await log.append(JSON.parse(line("a")));
+    assert.equal(statSync(log.segmentPath).size, Buffer.byteLength(line("a")));
+    await log.append(JSON.parse(line("b")));
+    assert.equal(readFileSync(log.segmentPath, "utf8"), line("a") + line("b"));
+    await log.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -32,6 +32,11 @@ export interface DecisionServiceOptions {
   commitDelayMs?: number;
   /** fdatasync each batch (default true). Only tests of non-durability concerns turn it off. */
   durableLog?: boolean;
+  /**
+   * Zero-filled log segments overwritten in place (faster durable writes; default off). Live segments then have a
+   * zero tail and a constant size, which a size-following reader such as the monitor's tail does not handle.
+   */
+  preallocateLog?: boolean;
   decisionMemory?: number;
   feedbackWindowMs?: number;
   /** Include Node process metrics in /metrics. */
@@ -117,6 +122,7 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
     dir: options.logDir,
     maxSegmentBytes: options.maxSegmentBytes,
     durable: options.durableLog ?? true,
+    preallocate: options.preallocateLog ?? false,
     commitDelayMs: options.commitDelayMs,
     onBatch: (records, seconds) => {
       metrics.logBatchRecords.observe(records);
