@@ -38,6 +38,7 @@ const trainSeed = args.includes("--seed") ? Number(args[args.indexOf("--seed") +
 const EVAL_EPISODES = 20;
 const EVAL_SEED = 1000;
 
+const table: string[][] = [];
 for (const task of TASKS.filter((t) => only.includes(t.key))) {
   const steps = stepsOverride ?? task.steps;
   const data = simulateDataset({ env: task.env, behavior: task.behavior, episodes: task.episodes, seed: 1 });
@@ -75,6 +76,20 @@ for (const task of TASKS.filter((t) => only.includes(t.key))) {
       `[${learned.ci95[0].toFixed(1)}, ${learned.ci95[1].toFixed(1)}] over ${EVAL_EPISODES} episodes, ` +
       `best checkpoint ${result.best!.score.toFixed(1)} at step ${result.best!.step}; ${verdict}; beats behaviour: ${final > behaviour.meanReturn ? "yes" : "no"}`,
   );
+  table.push([
+    task.env,
+    task.algo,
+    settings.join(" ") || "defaults",
+    String(trainSeed),
+    String(steps),
+    behaviour.meanReturn.toFixed(1),
+    final.toFixed(1),
+    task.target === "cost-at-slo" ? "cost at SLO" : `>= ${task.target}`,
+    verdict.includes("PASS") ? "PASS" : "MISS",
+  ]);
   await algorithm.releasePolicy();
 }
+const header = ["env", "algorithm", "settings", "seed", "steps", "behaviour return", "learned return", "target", "verdict"];
+console.log(`\n| ${header.join(" | ")} |\n|${header.map(() => "---").join("|")}|`);
+for (const row of table) console.log(`| ${row.join(" | ")} |`);
 console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (measured under load)`);
