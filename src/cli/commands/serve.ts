@@ -20,6 +20,7 @@ interface ServeFlags {
   logDir: string;
   seed: string;
   pollMs: string;
+  preallocateLog?: boolean;
 }
 
 /**
@@ -44,6 +45,7 @@ export function register(program: Command): void {
     .option("--log-dir <dir>", "decision log directory", ".hindcast/decisions")
     .option("--seed <n>", "exploration seed", "1")
     .option("--poll-ms <ms>", "routing poll interval for hot reload", "500")
+    .option("--preallocate-log", "zero-filled log segments overwritten in place: faster durable writes, but a live segment cannot be tailed by size (hindcast monitor)")
     .action(async (flags: ServeFlags) => {
       let routing: RoutingSource;
       let loader: PolicyLoader;
@@ -69,6 +71,7 @@ export function register(program: Command): void {
         port: Number(flags.port),
         seed: Number(flags.seed),
         pollIntervalMs: Number(flags.pollMs),
+        preallocateLog: flags.preallocateLog ?? false,
         processMetrics: true,
       });
       service.on("alert", (event: AlertEvent) => process.stderr.write(`hindcast serve: alert ${event.kind} ${event.deployment}: ${event.reason}\n`));
