@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, existsSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
@@ -205,6 +205,28 @@ async function diagnoseParquet(connection: DuckDBConnection, path: string): Prom
   return null;
 }
 
+/**
+ * For a whole-document .json file (an array of records) up to 64 MiB: where JSON.parse stops, as line and column.
+ * DuckDB's own position counts bytes from the start of a record it numbers, which is hard to find in an editor.
+ */
+function diagnoseJsonDocument(path: string): DataError | null {
+  if (!/\.json$/i.test(path) || statSync(path).size > 64 << 20) return null;
+  const text = readFileSync(path, "utf8");
+  try {
+    JSON.parse(text);
+    return null;
+  } catch (error) {
+    const message = (error as Error).message;
+    const at = /at position (\d+)/.exec(message);
+    const offset = at ? Number(at[1]) : text.length;
+    const before = text.slice(0, offset);
+    const line = before.split("\n").length;
+    const column = offset - before.lastIndexOf("\n");
+    const position = at ? `line ${line}, column ${column}` : "end of file";
+    return new DataError("malformed_file", `${path} (${position}): not valid JSON: ${message.replace(/ in JSON at position \d+.*$/, "")}`, { file: path, position });
+  }
+}
+
 async function readFailure(connection: DuckDBConnection, path: string, error: unknown): Promise<DataError> {
   const text = error instanceof Error ? error.message : String(error);
   if (formatFromPath(path) === "parquet" && !/magic bytes/i.test(text)) {
@@ -218,6 +240,8 @@ async function readFailure(connection: DuckDBConnection, path: string, error: un
   if (formatFromPath(path) === "jsonl") {
     const found = await diagnoseJsonl(path);
     if (found) return malformed(path, error, found.line, found.message);
+    const document = diagnoseJsonDocument(path);
+    if (document) return document;
   }
   if (formatFromPath(path) === "csv" && /sniffing/i.test(text)) {
     const found = (await diagnoseCsv(connection, path)) ?? (await findUnbalancedQuote(connection, path));
