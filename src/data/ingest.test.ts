@@ -156,6 +156,8 @@ test("a malformed file fails with file and position and writes nothing", async (
   // a JSON array document: the position is the line and column where parsing stops (here the doubled comma)
   const brokenArray = join(dir, "broken.json");
   writeFileSync(brokenArray, '[\n {"episode_id":"a","step":0,"f1":1,"f2":2,"action":0,"reward":0,"propensity":0.5},\n {"episode_id":"a","step":1,,"f1":1}\n]\n');
+  const linesInJson = join(dir, "lines.json");
+  writeFileSync(linesInJson, '{"episode_id":"a","step":0,"f1":1,"f2":2,"action":0,"reward":0,"propensity":0.5}\n{"episode_id":"a","step":1,\n{"episode_id":"a","step":2}\n');
   const utf16 = join(dir, "utf16.csv");
   writeFileSync(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("episode_id,step,f1,f2,action,reward,propensity\na,0,1,2,0,0,0.5\n", "utf16le")]));
   const cases: Array<[string, RegExp]> = [
@@ -167,6 +169,7 @@ test("a malformed file fails with file and position and writes nothing", async (
     [brokenJson, /\(line 2\)/],
     [utf16, /\(byte 0\): text is UTF-16LE, not UTF-8/],
     [brokenArray, /\(line 3, column 29\): not valid JSON/],
+    [linesInJson, /\(line 2\): not a JSON value/],
   ];
   for (const [file, position] of cases) {
     await assert.rejects(ingest({ files: [good, file], schema: parseSchema(schemaInput), dataset: "bad", store }), (error: unknown) => {

@@ -206,7 +206,8 @@ async function diagnoseParquet(connection: DuckDBConnection, path: string): Prom
 }
 
 /**
- * For a whole-document .json file (an array of records) up to 64 MiB: where JSON.parse stops, as line and column.
+ * For a whole-document .json file (an array of records) up to 64 MiB: where JSON.parse stops, as line and column
+ * (or, for a .json file holding one record per line, the first line that is not a JSON value).
  * DuckDB's own position counts bytes from the start of a record it numbers, which is hard to find in an editor.
  */
 function diagnoseJsonDocument(path: string): DataError | null {
@@ -216,6 +217,21 @@ function diagnoseJsonDocument(path: string): DataError | null {
     JSON.parse(text);
     return null;
   } catch (error) {
+    // DuckDB also reads a .json file of one record per line: then the first line that is not a JSON value
+    const lines = text.split("\n");
+    const parses = (line: string) => {
+      try {
+        JSON.parse(line);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    if (lines.filter((l) => l.trim() !== "").length > 1 && parses(lines.find((l) => l.trim() !== "")!)) {
+      const bad = lines.findIndex((l) => l.trim() !== "" && !parses(l));
+      if (bad < 0) return null;
+      return new DataError("malformed_file", `${path} (line ${bad + 1}): not a JSON value`, { file: path, position: `line ${bad + 1}` });
+    }
     const message = (error as Error).message;
     const at = /at position (\d+)/.exec(message);
     const offset = at ? Number(at[1]) : text.length;
