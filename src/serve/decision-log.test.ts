@@ -81,11 +81,12 @@ test("a torn trailing line is cut off on reopen and a reopened log starts a new 
   }
 });
 
-test("appending after close is refused with a coded error", async () => {
+test("appending after close is refused with a coded error; a log closed without records leaves no segment", async () => {
   const dir = tempDir();
   try {
     const log = new DecisionLog({ dir, maxSegmentBytes: 4096 });
     await log.close();
+    assert.deepEqual(decisionLogSegments(dir), []);
     await assert.rejects(log.append({}), { code: "log_unavailable" });
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -335,6 +335,8 @@ export class DecisionLog {
     if (this.preallocate && !this.failure) ftruncateSync(this.segment.fd, this.segment.length);
     closeSync(this.segment.fd);
     openSegments.delete(this.segment.path);
+    // A segment that never received a record is not left behind (restarts would accumulate empty files).
+    if (this.segment.length === 0 && !this.failure) rmSync(this.segment.path, { force: true });
     if (this.next) {
       close(this.next.fd, () => undefined);
       rmSync(this.next.path, { force: true });
