@@ -113,6 +113,7 @@ test("filters by time window, policy version and expression create child version
   await assert.rejects(filterDataset({ store, ref: "logs@1", where: "f1 > (SELECT count(*) FROM read_csv('/etc/hostname'))" }), { code: "invalid_filter_expression" });
   await assert.rejects(filterDataset({ store, ref: "logs@1", where: "1=1; DROP TABLE d" }), { code: "invalid_filter_expression" });
   await assert.rejects(filterDataset({ store, ref: "logs@1" }), { code: "invalid_filter" });
+  await assert.rejects(filterDataset({ store, ref: "logs@1", since: "yesterday" }), { code: "invalid_time_bound", message: /--since\/--until \(yesterday\) cannot be compared with ts/ });
   await assert.rejects(filterDataset({ store, ref: "logs@1", policyVersions: ["v9"], into: "none" }), { code: "empty_filter_result" });
   assert.throws(() => lineage(store, "none@1"), { code: "dataset_not_found" });
 });

@@ -150,7 +150,15 @@ export async function filterDataset(options: FilterOptions): Promise<DatasetMani
     try {
       result = await sandbox.connection.stream(`SELECT CAST(coalesce(${conditions.join(" AND ")}, false) AS UTINYINT) FROM d`);
     } catch (error) {
-      throw new DataError("invalid_filter_expression", `cannot evaluate the filter: ${(error as Error).message.split("\n")[0]}`, { value: options.where ?? conditions.join(" AND ") });
+      const reason = (error as Error).message.split("\n")[0];
+      // a time bound the timestamp column cannot compare with is the user's --since/--until, not an expression
+      if (options.where === undefined && (options.since !== undefined || options.until !== undefined) && /Conversion Error/i.test(reason ?? "")) {
+        throw new DataError("invalid_time_bound", `--since/--until (${[options.since, options.until].filter((v) => v !== undefined).join(", ")}) cannot be compared with ${schema.timestamp}: ${reason}`, {
+          field: schema.timestamp,
+          value: options.since ?? options.until,
+        });
+      }
+      throw new DataError("invalid_filter_expression", `cannot evaluate the filter: ${reason}`, { value: options.where ?? conditions.join(" AND ") });
     }
     let row = 0;
     for (;;) {
