@@ -95,6 +95,7 @@ async function runServer(scenario: string, logDir: string): Promise<void> {
     durableLog: scenario !== "log-no-fsync",
     // Context: preallocated segments (faster durable writes; the monitor's size-following tail cannot read them live).
     preallocateLog: scenario === "log-prealloc",
+    logWritesInFlight: process.env["HINDCAST_BENCH_LOG_WRITES"] ? Number(process.env["HINDCAST_BENCH_LOG_WRITES"]) : undefined,
   });
   const { url } = await service.start();
   process.once("SIGTERM", () => void service.stop().then(() => process.exit(0)));

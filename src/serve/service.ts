@@ -37,6 +37,8 @@ export interface DecisionServiceOptions {
    * zero tail and a constant size, which a size-following reader such as the monitor's tail does not handle.
    */
   preallocateLog?: boolean;
+  /** Decision-log batch writes in flight at once (default 2; 1 is classic group commit). */
+  logWritesInFlight?: number;
   decisionMemory?: number;
   feedbackWindowMs?: number;
   /** Include Node process metrics in /metrics. */
@@ -123,6 +125,7 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
     maxSegmentBytes: options.maxSegmentBytes,
     durable: options.durableLog ?? true,
     preallocate: options.preallocateLog ?? false,
+    maxWritesInFlight: options.logWritesInFlight,
     commitDelayMs: options.commitDelayMs,
     onBatch: (records, seconds) => {
       metrics.logBatchRecords.observe(records);
