@@ -1,7 +1,7 @@
 import type { Transitions } from "../data/transitions.js";
 import { banditDM, banditDR, ips, sndr, snips, switchDR, type BanditInput } from "./bandit.js";
 import { estimateBehaviorPolicy } from "./behavior.js";
-import { fitFqe, type FqeOptions } from "./fqe.js";
+import { fitFqe, type FqeOptions, type FqeResult } from "./fqe.js";
 import { OpeError } from "./errors.js";
 import type { PointEstimate } from "./estimate.js";
 import {
@@ -90,6 +90,15 @@ export interface EvaluatePolicyOptions {
   switchThreshold?: number;
   /** Seed for the concentration bound's data split and behaviour cloning. */
   seed?: number;
+  /**
+   * Declared reward range for the default FQE's value bounds; default: the dataset schema's reward range when the
+   * transitions carry their manifest (loadTransitions), else the observed rewards.
+   */
+  rewardRange?: { min: number; max: number };
+  /** Known maximum episode length, for the finite-horizon value bounds of FQE. */
+  horizon?: number;
+  /** Behaviour propensity below which a logged action counts as "almost never taken" in its state; default 0.05. */
+  supportThreshold?: number;
 }
 
 export interface EstimateReport {
@@ -105,6 +114,15 @@ export interface EstimateReport {
     maxWeight: number | null;
     meanWeight: number | null;
     clippedFraction: number | null;
+    /**
+     * Estimated target-policy mass on actions the logging policy takes with probability below the support threshold
+     * in the visited states (discrete, logged or estimated propensities): mean of ratio * [behaviourProb < threshold].
+     */
+    lowSupportMass: number | null;
+    /** Model-based estimators: fraction of the model's bootstrapped targets clipped at the value bound (FQE). */
+    modelClippedTargetFraction: number | null;
+    /** True when the estimate leans on actions the logs (almost) never show: do not trust it as a gate. */
+    offSupport: boolean;
     warnings: string[];
   };
 }
@@ -123,6 +141,17 @@ export interface OpeReport {
 }
 
 const CHUNK_ROWS = 65_536;
+const NEVER_LOGGED = "but the logs never show it";
+/** Warn when at least this much target mass sits on rarely logged actions. */
+const RARE_MASS_WARNING = 0.1;
+/** Warn when at least this fraction of FQE's bootstrapped targets hit the value bound. */
+const CLIPPED_TARGETS_WARNING = 0.01;
+
+/** The dataset schema's declared reward range, when the transitions carry their manifest (loadTransitions does). */
+function declaredRewardRange(transitions: Transitions): { min: number; max: number } | undefined {
+  const reward = (transitions as { manifest?: { schema?: { reward?: { min?: unknown; max?: unknown } } } }).manifest?.schema?.reward;
+  return reward && typeof reward.min === "number" && typeof reward.max === "number" ? { min: reward.min, max: reward.max } : undefined;
+}
 
 /** Target probabilities of the logged actions (and, for discrete actions, the mean probability of each action). */
 export async function targetProbabilities(
@@ -159,6 +188,20 @@ export async function targetProbabilities(
   return { targetProb, meanActionProb: null };
 }
 
+/**
+ * Target mass on actions with behaviour propensity below `threshold` in the visited states, estimated without bias
+ * from the logged rows: E_b[pi(a|s) / b(a|s) * 1{b(a|s) < threshold}] = sum over {a : b(a|s) < threshold} of pi(a|s).
+ * Actions never logged at all (b = 0 there) are not counted here; `supportWarnings` names those.
+ */
+export function lowSupportMass(behaviorProb: Float64Array, targetProb: Float64Array, threshold: number): number {
+  let total = 0;
+  for (let i = 0; i < behaviorProb.length; i++) {
+    const b = behaviorProb[i];
+    if (b > 0 && b < threshold) total += targetProb[i] / b;
+  }
+  return total / Math.max(1, behaviorProb.length);
+}
+
 /** Words about target actions the logs never show (discrete). */
 export function supportWarnings(transitions: Transitions, meanActionProb: Float64Array | null): string[] {
   if (!meanActionProb || transitions.actionSpace.kind !== "discrete") return [];
@@ -169,7 +212,7 @@ export function supportWarnings(transitions: Transitions, meanActionProb: Float6
   for (let a = 0; a < seen.length; a++) {
     if (seen[a] === 0 && meanActionProb[a] >= 0.01) {
       warnings.push(
-        `the target policy takes action ${a} with mean probability ${meanActionProb[a].toFixed(3)}, but the logs never show it: importance-sampling estimates ignore that mass`,
+        `the target policy takes action ${a} with mean probability ${meanActionProb[a].toFixed(3)}, ${NEVER_LOGGED}: importance-sampling estimates ignore that mass`,
       );
     }
   }
@@ -295,11 +338,24 @@ export async function evaluatePolicy(options: EvaluatePolicyOptions): Promise<Op
   }
   const ratios = importanceRatios(behaviorProb, targetProb, scale);
 
+  // Support: how much of the target's mass sits on actions the logs (almost) never take in the visited states.
+  const threshold = options.supportThreshold ?? 0.05;
+  const neverLogged = warnings.some((w) => w.includes(NEVER_LOGGED));
+  const rareMass = scale === "probability" ? lowSupportMass(behaviorProb, targetProb, threshold) : null;
+  const supportNotes: string[] = [];
+  if (rareMass !== null && rareMass >= RARE_MASS_WARNING) {
+    supportNotes.push(
+      `the target policy puts about ${(100 * Math.min(1, rareMass)).toFixed(0)}% of its mass on actions the logging policy takes with probability below ${threshold} in the visited states: the estimate extrapolates from few logged decisions`,
+    );
+  }
+  if (neverLogged) supportNotes.push("the target policy takes actions never seen in the logs (see the report's warnings)");
+
   // Model values for DM/DR-type estimators.
   let qHat = options.qHat ?? null;
   let vHat = options.vHat ?? null;
   let model: string | null = qHat || vHat ? "supplied Q-hat/V-hat columns" : null;
   let fitModelUsed: ((t: Transitions, p: TargetPolicy, g: number) => Promise<ModelValues>) | null = null;
+  let modelClippedTargetFraction: number | null = null;
   const wantsFqe = estimators.includes("fqe");
   const wantsModel = estimators.some((name) => NEEDS_MODEL.has(name));
   if (wantsFqe || (wantsModel && !(qHat && vHat))) {
@@ -311,13 +367,18 @@ export async function evaluatePolicy(options: EvaluatePolicyOptions): Promise<Op
           : `${estimators.filter((name) => NEEDS_MODEL.has(name)).join(", ")} need Q-hat and V-hat: give --q-column/--v-column, or a policy and the fqe estimator`,
       );
     }
-    const fitModel = options.fitModel ?? ((t: Transitions, p: TargetPolicy, g: number) => fitFqe(t, p, { seed: options.seed, ...options.fqe, gamma: g }));
+    const rewardRange = options.rewardRange ?? declaredRewardRange(transitions);
+    const fitModel =
+      options.fitModel ??
+      ((t: Transitions, p: TargetPolicy, g: number) => fitFqe(t, p, { seed: options.seed, rewardRange, horizon: options.horizon, ...options.fqe, gamma: g }));
     const fitted = await fitModel(transitions, options.policy, gamma);
     if (wantsFqe || !(qHat && vHat)) {
       qHat = fitted.qHat;
       vHat = fitted.vHat;
       model = fitted.label;
       fitModelUsed = fitModel;
+      const clipped = (fitted as Partial<FqeResult>).clippedTargetFraction;
+      if (typeof clipped === "number") modelClippedTargetFraction = clipped;
     }
   }
 
@@ -376,6 +437,15 @@ export async function evaluatePolicy(options: EvaluatePolicyOptions): Promise<Op
       // dm/fqe already say so (directMethod's warning).
       estimate.warnings = [...estimate.warnings, "its bootstrap interval keeps the one fitted model (no refitting) and is too narrow; ask for bootstrap.refitModel"];
     }
+    const usesModel = name === "fqe" || NEEDS_MODEL.has(name);
+    const modelClipped = usesModel && fitModelUsed ? modelClippedTargetFraction : null;
+    const notes = [...supportNotes];
+    if (modelClipped !== null && modelClipped >= CLIPPED_TARGETS_WARNING) {
+      notes.push(
+        `${(100 * modelClipped).toFixed(1)}% of FQE's bootstrapped targets hit the value bound (the target policy leaves the data's support): the fitted Q-hat extrapolates and this estimate is not to be trusted`,
+      );
+    }
+    estimate.warnings = [...estimate.warnings, ...notes];
     const boot = refit ?? (options.bootstrap ? bootstrap(estimate, options.bootstrap) : null);
     const lowerBound = chooseBound(estimate, name, boot, options, context);
     const weights = estimate.weights;
@@ -392,6 +462,9 @@ export async function evaluatePolicy(options: EvaluatePolicyOptions): Promise<Op
         maxWeight: weights ? weights.maxWeight : null,
         meanWeight: weights ? weights.meanWeight : null,
         clippedFraction: estimate.clippedFraction,
+        lowSupportMass: rareMass,
+        modelClippedTargetFraction: modelClipped,
+        offSupport: notes.length > 0,
         warnings: behavior.source === "estimated" && weights ? [...estimate.warnings, "built on estimated propensities"] : estimate.warnings,
       },
     });

@@ -10,6 +10,12 @@ import type { ModelValues, TargetPolicy } from "./evaluate.js";
  * Discrete actions: the expectation is exact, sum_a pi(a|s') Q(s', a). Continuous actions: the mean over
  * `actionSamples` actions drawn once from the target policy at every s'. Rewards are scaled to [-1, 1] for training
  * and scaled back. The result feeds DM (mean V-hat(s_0)) and DR/WDR (Q-hat of the logged action, V-hat).
+ *
+ * Off the data's support the bootstrapped targets of actions never logged in a state feed on themselves and FQE can
+ * run away to values no policy could reach. Every return lies in [r_min, r_max] * sum_{t<H} gamma^t (H = the horizon,
+ * or infinity: 1 / (1 - gamma)), so the targets and the final Q-hat are clipped to that range (SCOPE-RL and d3rlpy
+ * leave this to the user; Voloshin et al. 2021 clip for the same reason). The fraction of targets that hit the bound
+ * is reported: a large one says the target policy leaves the logs' support.
  */
 export interface FqeOptions {
   gamma: number;
@@ -22,6 +28,12 @@ export interface FqeOptions {
   /** Continuous actions: samples of a' ~ pi(s') and of a ~ pi(s) for V-hat. Default 4. */
   actionSamples?: number;
   seed?: number;
+  /** Declared reward range (the dataset schema's reward.min/max); default: the observed rewards. */
+  rewardRange?: { min: number; max: number };
+  /** Known maximum episode length; bounds values by r * (1 - gamma^H) / (1 - gamma). Needed when gamma = 1. */
+  horizon?: number;
+  /** Clip targets and Q-hat to the value range (default true). */
+  clipValues?: boolean;
   onProgress?: (step: number, loss: number) => void;
 }
 
@@ -29,6 +41,24 @@ export interface FqeResult extends ModelValues {
   /** Mean squared TD error of the last 100 steps (in scaled reward units). */
   finalLoss: number;
   steps: number;
+  /** The value range targets and Q-hat were clipped to, and where the reward range came from; null when unclipped. */
+  valueBounds: { min: number; max: number; rewardSource: "declared" | "observed" } | null;
+  /** Fraction of bootstrapped targets outside the value range over the last 100 steps (0 when unclipped). */
+  clippedTargetFraction: number;
+  /** Fraction of bootstrapped targets outside the value range over all steps. */
+  clippedTargetFractionAll: number;
+  /** Fraction of final Q-hat/V-hat values that had to be clipped. */
+  clippedOutputFraction: number;
+}
+
+/** Bounds of any discounted return from rewards in [rMin, rMax]: null when unbounded (gamma = 1 and no horizon). */
+export function valueRange(rMin: number, rMax: number, gamma: number, horizon?: number): { min: number; max: number } | null {
+  let factor: number;
+  if (horizon !== undefined && Number.isFinite(horizon)) factor = gamma === 1 ? horizon : (1 - gamma ** horizon) / (1 - gamma);
+  else if (gamma < 1) factor = 1 / (1 - gamma);
+  else return null;
+    // An episode may end after one step, so a Q-value is at least one reward: min(r, r * factor), max likewise.
+  return { min: Math.min(rMin, rMin * factor), max: Math.max(rMax, rMax * factor) };
 }
 
 const INFERENCE_CHUNK = 65_536;
@@ -89,6 +119,19 @@ export async function fitFqe(transitions: Transitions, policy: TargetPolicy, opt
   let maxAbsReward = 0;
   for (let i = 0; i < size; i++) maxAbsReward = Math.max(maxAbsReward, Math.abs(rewards[i]));
   const rewardScale = maxAbsReward > 0 ? 1 / maxAbsReward : 1;
+  let observedMin = Infinity;
+  let observedMax = -Infinity;
+  for (let i = 0; i < size; i++) {
+    if (rewards[i] < observedMin) observedMin = rewards[i];
+    if (rewards[i] > observedMax) observedMax = rewards[i];
+  }
+  const rewardSource = options.rewardRange ? "declared" : "observed";
+  const rMin = options.rewardRange ? Math.min(options.rewardRange.min, observedMin) : observedMin;
+  const rMax = options.rewardRange ? Math.max(options.rewardRange.max, observedMax) : observedMax;
+  const bounds = options.clipValues === false ? null : valueRange(rMin, rMax, gamma, options.horizon);
+  // In scaled reward units for the graph.
+  const lowScaled = bounds ? bounds.min * rewardScale : -Infinity;
+  const highScaled = bounds ? bounds.max * rewardScale : Infinity;
 
   const g = new Graph({ seed });
   const obsIn = g.input("obs", [batch, dim]);
@@ -126,8 +169,10 @@ export async function fitFqe(transitions: Transitions, policy: TargetPolicy, opt
     inferenceOutput = q.apply(pair);
     inferenceWidth = dim + actionDim;
   }
-  const target = op.stopGradient(op.add(rewardIn, op.mul(op.mul(gamma, notDoneIn), nextValue)));
+  const rawTarget = op.stopGradient(op.add(rewardIn, op.mul(op.mul(gamma, notDoneIn), nextValue)));
+  const target = bounds ? op.clip(rawTarget, lowScaled, highScaled) : rawTarget;
   const loss = op.mean(op.square(op.sub(qTaken, target)));
+  if (bounds) g.output("clip_hits", op.mean(op.cast(op.or(op.less(rawTarget, lowScaled), op.greater(rawTarget, highScaled)), "float32")));
   adam(loss, q.params, { lr: learningRate, maxGradNorm: 10 });
   // Soft target update from the freshly updated Q-network, as PyTorch code does after optimizer.step().
   polyak(qTarget.params, q.params, tau, { afterUpdate: true });
@@ -158,6 +203,8 @@ export async function fitFqe(transitions: Transitions, policy: TargetPolicy, opt
   const feedNextPair = new Float32Array(batch * samples * (dim + actionDim));
   const logged = transitions.actions;
   const recent: number[] = [];
+  const recentHits: number[] = [];
+  let totalHits = 0;
   for (let s = 0; s < steps; s++) {
     for (let b = 0; b < batch; b++) {
       const row = rng.int(size);
@@ -187,6 +234,12 @@ export async function fitFqe(transitions: Transitions, policy: TargetPolicy, opt
     if (!Number.isFinite(value)) throw new OpeError("fqe_diverged", `FQE loss became ${value} at step ${s}; lower the learning rate`, { step: s });
     recent.push(value);
     if (recent.length > 100) recent.shift();
+    if (bounds) {
+      const hits = result.clip_hits as number;
+      totalHits += hits;
+      recentHits.push(hits);
+      if (recentHits.length > 100) recentHits.shift();
+    }
     if (options.onProgress && (s % 100 === 0 || s === steps - 1)) options.onProgress(s, value);
   }
 
@@ -224,13 +277,30 @@ export async function fitFqe(transitions: Transitions, policy: TargetPolicy, opt
       for (let i = 0; i < size; i++) vHat[i] += sampled[i] / rewardScale / samples;
     }
   }
+  let clippedOutputs = 0;
+  if (bounds) {
+    for (const values of [qHat, vHat]) {
+      for (let i = 0; i < size; i++) {
+        if (values[i] < bounds.min) (values[i] = bounds.min), clippedOutputs++;
+        else if (values[i] > bounds.max) (values[i] = bounds.max), clippedOutputs++;
+      }
+    }
+  }
   const finalLoss = recent.reduce((a, b) => a + b, 0) / Math.max(1, recent.length);
+  const clippedTargetFraction = recentHits.reduce((a, b) => a + b, 0) / Math.max(1, recentHits.length);
+  const clipping = bounds
+    ? `; values clipped to [${bounds.min.toPrecision(4)}, ${bounds.max.toPrecision(4)}] from the ${rewardSource} reward range, ${(100 * clippedTargetFraction).toFixed(1)}% of targets at the bound`
+    : "";
   return {
     qHat,
     vHat,
     finalLoss,
     steps,
-    label: `FQE (${discrete ? "discrete" : `continuous, ${samples} action samples`}; MLP ${hidden.join("x")}; ${steps} Adam steps of ${batch}; final TD loss ${finalLoss.toExponential(2)})`,
+    valueBounds: bounds ? { ...bounds, rewardSource } : null,
+    clippedTargetFraction,
+    clippedTargetFractionAll: totalHits / steps,
+    clippedOutputFraction: clippedOutputs / Math.max(1, 2 * size),
+    label: `FQE (${discrete ? "discrete" : `continuous, ${samples} action samples`}; MLP ${hidden.join("x")}; ${steps} Adam steps of ${batch}; final TD loss ${finalLoss.toExponential(2)}${clipping})`,
   };
 }
 

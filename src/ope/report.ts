@@ -80,7 +80,7 @@ export function formatSelection(result: SelectionResult): string {
         number(row.value),
         row.interval ? `[${number(row.interval.lower)}, ${number(row.interval.upper)}]` : "-",
         number(row.lowerBound.value),
-        ...(result.baseline ? [row.beatsBaseline ? "yes" : "no"] : []),
+        ...(result.baseline ? [row.beatsBaseline ? (row.offSupport ? "yes (off-support, not trusted)" : "yes") : "no"] : []),
       ]),
     ),
   );

@@ -30,6 +30,8 @@ export interface RankedCandidate {
   lowerBound: LowerBound;
   interval: OpeReport["estimates"][number]["interval"];
   beatsBaseline: boolean | null;
+  /** Its estimate leans on actions the logs (almost) never show, or on a model clipped at the value bound. */
+  offSupport: boolean;
   warnings: string[];
 }
 
@@ -83,6 +85,7 @@ export async function selectPolicies(options: SelectPoliciesOptions): Promise<Se
       lowerBound: estimate.lowerBound,
       interval: estimate.interval,
       beatsBaseline: baseline ? estimate.lowerBound.value > baseline.value : null,
+      offSupport: estimate.diagnostics.offSupport,
       warnings: [...report.warnings, ...estimate.diagnostics.warnings],
     };
   });
@@ -96,15 +99,30 @@ export async function selectPolicies(options: SelectPoliciesOptions): Promise<Se
   const criterion = by === "lower-bound" ? `${Math.round((options.confidence ?? 0.95) * 100)}% lower bound` : "point value";
   let chosen: string | null;
   let statement: string;
+  // A candidate whose estimate rests on off-support extrapolation is never chosen on that estimate; it is named instead.
+  const listNames = (list: RankedCandidate[]) => list.map((row) => row.name).join(", ");
+  const offSupportNote = (list: RankedCandidate[]) =>
+    list.length === 0 ? "" : `; passed over because their ${estimator} estimates lean on actions the logs (almost) never show: ${listNames(list)}`;
   if (baseline) {
-    const winner = rows.find((row) => row.beatsBaseline);
+    const level = Math.round((options.confidence ?? 0.95) * 100);
+    const winner = rows.find((row) => row.beatsBaseline && !row.offSupport);
+    const skipped = rows.filter((row) => row.beatsBaseline && row.offSupport);
+    chosen = winner?.name ?? null;
+    if (winner) {
+      statement =
+        `${winner.name} beats the logging policy with confidence: its ${estimator} ${level}% lower bound ${winner.lowerBound.value.toFixed(4)} exceeds the logged mean return ${baseline.value.toFixed(4)} (ranked by ${criterion})` +
+        offSupportNote(skipped.filter((row) => row.rank < winner.rank));
+    } else if (skipped.length > 0) {
+      statement = `no candidate beats the logging policy on a trustworthy estimate: the ${estimator} lower bounds above the logged mean return ${baseline.value.toFixed(4)} (${listNames(skipped)}) lean on actions the logs (almost) never show`;
+    } else {
+      statement = `no candidate beats the logging policy with confidence: every ${estimator} lower bound is at or below the logged mean return ${baseline.value.toFixed(4)}`;
+    }
+  } else {
+    const winner = rows.find((row) => !row.offSupport);
     chosen = winner?.name ?? null;
     statement = winner
-      ? `${winner.name} beats the logging policy with confidence: its ${estimator} ${Math.round((options.confidence ?? 0.95) * 100)}% lower bound ${winner.lowerBound.value.toFixed(4)} exceeds the logged mean return ${baseline.value.toFixed(4)} (ranked by ${criterion})`
-      : `no candidate beats the logging policy with confidence: every ${estimator} lower bound is at or below the logged mean return ${baseline.value.toFixed(4)}`;
-  } else {
-    chosen = rows[0].name;
-    statement = `${rows[0].name} ranks first by ${estimator} ${criterion} (no baseline comparison asked)`;
+      ? `${winner.name} ranks first among trustworthy estimates by ${estimator} ${criterion} (no baseline comparison asked)` + offSupportNote(rows.filter((row) => row.rank < winner.rank))
+      : `no candidate has a trustworthy ${estimator} estimate: all lean on actions the logs (almost) never show (no baseline comparison asked)`;
   }
   return { estimator, by, ranking: rows, baseline, chosen, statement, reports };
 }

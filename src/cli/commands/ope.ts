@@ -16,6 +16,8 @@ export interface SharedOpeFlags {
   exploration?: string;
   gamma: string;
   bootstrap?: string;
+  refitModel?: string;
+  horizon?: string;
   seed: string;
   confidence: string;
   bound: string;
@@ -44,6 +46,8 @@ export function sharedOptions(command: Command): Command {
     .option("--exploration <json>", 'exploration of policy artifacts, e.g. \'{"kind":"softmax","temperature":1}\'')
     .option("--gamma <g>", "discount factor in [0, 1]", "0.99")
     .option("--bootstrap <B>", "bootstrap resamples over episodes")
+    .option("--refit-model <R>", "with --bootstrap: intervals of model-based estimators from R resamples that each refit FQE (R fits)")
+    .option("--horizon <H>", "known maximum episode length, for FQE's finite-horizon value bounds")
     .option("--seed <S>", "seed for resampling, bounds and behaviour cloning", "0")
     .option("--confidence <c>", "one-sided confidence of the lower bound", "0.95")
     .option("--bound <method>", "lower bound: auto | student-t | bootstrap | thomas2015", "auto")
@@ -76,9 +80,14 @@ export function parseShared(flags: SharedOpeFlags) {
     if (!(max > min)) throw new OpeError("invalid_option", "--return-range needs min < max", { option: "return-range" });
     returnRange = { min, max };
   }
+  if (flags.refitModel && !flags.bootstrap) throw new OpeError("invalid_option", "--refit-model needs --bootstrap B", { option: "refit-model" });
+  const refitModel = flags.refitModel ? numberFlag("refit-model", flags.refitModel, (v) => Number.isInteger(v) && v >= 2, "an integer >= 2") : undefined;
   return {
     gamma: numberFlag("gamma", flags.gamma, (v) => v >= 0 && v <= 1, "in [0, 1]"),
-    bootstrap: flags.bootstrap ? { resamples: numberFlag("bootstrap", flags.bootstrap, (v) => Number.isInteger(v) && v >= 2, "an integer >= 2"), seed } : undefined,
+    bootstrap: flags.bootstrap
+      ? { resamples: numberFlag("bootstrap", flags.bootstrap, (v) => Number.isInteger(v) && v >= 2, "an integer >= 2"), seed, refitModel }
+      : undefined,
+    horizon: flags.horizon ? numberFlag("horizon", flags.horizon, (v) => Number.isInteger(v) && v >= 1, "a positive integer") : undefined,
     confidence: numberFlag("confidence", flags.confidence, (v) => v > 0 && v < 1, "in (0, 1)"),
     bound,
     clip: flags.clip ? numberFlag("clip", flags.clip, (v) => v > 0, "positive") : undefined,
