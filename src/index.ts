@@ -179,3 +179,6 @@ export type { PipelineErrorCode } from "./pipeline/errors.js";
 export { recoverDecisionLog } from "./serve/decision-log.js";
 export type { RecoveryReport as DecisionLogRecoveryReport } from "./serve/decision-log.js";
 export type { RegistryRoutingOptions } from "./serve/registry-routing.js";
+export { refitBootstrap, resampleEpisodes } from "./ope/refit.js";
+export { valueRange as fqeValueRange } from "./ope/fqe.js";
+export { lowSupportMass } from "./ope/evaluate.js";
