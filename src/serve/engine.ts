@@ -487,6 +487,7 @@ export class DecisionEngine extends EventEmitter {
         } catch (error) {
           // Not an action: the failure is logged apart from the shadows' actions, and counted.
           (shadowErrors ??= []).push({ version: shadow.version, error: error instanceof Error ? error.message : String(error) });
+          shadowProbabilities[s] = NaN; // no action: left out of the shadow's value estimate
           this.metrics.shadowErrors.labels(d.name, shadow.version).inc();
         }
       }
@@ -640,6 +641,7 @@ export class DecisionEngine extends EventEmitter {
       d.productionReward.sum += reward;
       if (remembered.shadowProbabilities) {
         for (let s = 0; s < d.shadowStats.length && s < remembered.shadowProbabilities.length; s++) {
+          if (Number.isNaN(remembered.shadowProbabilities[s])) continue;
           const stats = d.shadowStats[s];
           stats.rewarded += 1;
           stats.weightedReward += (reward * remembered.shadowProbabilities[s]) / remembered.probability;

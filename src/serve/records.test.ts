@@ -58,6 +58,16 @@ test("a shadow that fails is logged as a shadow error, not as an action, and nev
     assert.equal(first.shadowErrors, undefined);
     assert.deepEqual(second.shadows?.map((x) => [x.version, x.action]), [["twin", 2]]);
     assert.deepEqual(second.shadowErrors, [{ version: "flaky", error: "runtime lost its session" }]);
+    // feedback on both: the flaky shadow's value estimate uses only the decision it acted on (reward 1 / prob 1)
+    for (const [decision, reward] of [[ok, 1], [failing, 0]] as const) {
+      const response = await s.service.app.inject({ method: "POST", url: "/v1/feedback", payload: { decisionId: decision.decisionId, reward } });
+      assert.equal(response.statusCode, 200);
+    }
+    const status = s.service.engine.status("default") as { shadows: Array<{ version: string; rewarded: number; valueEstimate: number | null; decisions: number }> };
+    const flakyStatus = status.shadows.find((x) => x.version === "flaky")!;
+    assert.deepEqual([flakyStatus.decisions, flakyStatus.rewarded, flakyStatus.valueEstimate], [1, 1, 1]);
+    const twinStatus = status.shadows.find((x) => x.version === "twin")!;
+    assert.deepEqual([twinStatus.decisions, twinStatus.rewarded, twinStatus.valueEstimate], [2, 2, 0.5]);
     const metrics = await s.service.metrics.registry.getSingleMetricAsString("hindcast_serve_shadow_errors_total");
     assert.match(metrics, /hindcast_serve_shadow_errors_total\{deployment="default",shadow="flaky"\} 1/);
   } finally {
