@@ -154,3 +154,60 @@ test("IQL: the actor's learning rate follows CosineAnnealingLR(T_max = run lengt
   const constant = await firstMove("constant", 51);
   assert.ok(Math.abs(constant - lr) < 0.01 * lr, `constant schedule at step 51: moved ${constant}`);
 });
+
+test("CQL: the conservative term is the importance-sampled log-sum-exp of appendix F minus Q of the data, per critic", async () => {
+  const N = 2;
+  const weight = 5;
+  const { learner, batch } = await setUp("cql", [`nActionSamples=${N}`, `conservativeWeight=${weight}`]);
+  const obs = Float64Array.from(batch.observations);
+  const nextObs = Float64Array.from(batch.nextObservations);
+  const actions = Float64Array.from(batch.actions);
+  // The step's noise, in compileLearner's order: next_noise, policy_noise, random_actions, sample_noise, next_sample_noise.
+  const rng = new Rng(1);
+  rng.fillNormal(new Float32Array(B));
+  rng.fillNormal(new Float32Array(B));
+  const random = Float64Array.from(rng.fillUniform(new Float32Array(B * N), -1, 1));
+  const sampleNoise = Float64Array.from(rng.fillNormal(new Float32Array(B * N)));
+  const nextSampleNoise = Float64Array.from(rng.fillNormal(new Float32Array(B * N)));
+  // tanh-Gaussian samples for row b*N + n from pi(.|x_b) (state-dependent log-std, clipped to [-20, 2]).
+  const samples = (states: Float64Array, noise: Float64Array) => {
+    const out = forward(learner, "actor", [2, 16, 16, 2], states, B);
+    const action = new Float64Array(B * N);
+    const logProb = new Float64Array(B * N);
+    for (let b = 0; b < B; b++) {
+      const logStd = Math.min(2, Math.max(-20, out[2 * b + 1]));
+      for (let n = 0; n < N; n++) {
+        const eps = noise[b * N + n];
+        const u = out[2 * b] + Math.exp(logStd) * eps;
+        action[b * N + n] = Math.tanh(u);
+        logProb[b * N + n] = -0.5 * eps * eps - logStd - 0.5 * Math.log(2 * Math.PI) - Math.log(1 - Math.tanh(u) ** 2);
+      }
+    }
+    return { action, logProb };
+  };
+  const current = samples(obs, sampleNoise);
+  const next = samples(nextObs, nextSampleNoise);
+  const repeated = new Float64Array(B * N * 2);
+  for (let b = 0; b < B; b++) for (let n = 0; n < N; n++) repeated.set(obs.subarray(2 * b, 2 * b + 2), 2 * (b * N + n));
+  let expected = 0;
+  for (const member of [0, 1]) {
+    const q = (states: Float64Array, acts: Float64Array, rows: number) => forward(learner, "critic", [3, 16, 16, 1], pairs(states, 2, acts, 1, rows), rows, member);
+    const qData = q(obs, actions, B);
+    const qRandom = q(repeated, random, B * N);
+    const qCurrent = q(repeated, current.action, B * N);
+    const qNext = q(repeated, next.action, B * N);
+    let gap = 0;
+    for (let b = 0; b < B; b++) {
+      const terms: number[] = [];
+      for (let n = 0; n < N; n++) {
+        const r = b * N + n;
+        terms.push(qRandom[r] + Math.log(2), qCurrent[r] - current.logProb[r], qNext[r] - next.logProb[r]); // uniform density 1/2 on [-1, 1]
+      }
+      const top = Math.max(...terms);
+      gap += top + Math.log(terms.reduce((a, t) => a + Math.exp(t - top), 0)) - qData[b];
+    }
+    expected += (weight * gap) / B;
+  }
+  const { conservative_loss: reported } = (await learner.update(batch, [new Rng(1)], 1))[0];
+  assert.ok(Math.abs(reported - expected) < 1e-3 * Math.max(1, Math.abs(expected)), `conservative_loss ${reported} vs naive ${expected}`);
+});
