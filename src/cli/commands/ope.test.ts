@@ -67,6 +67,19 @@ test("hindcast ope and select on a stored dataset agree with the library", async
     assert.match(selection.stdout, /1\s+eps-greedy\(heuristic, 0\.3\)/);
     assert.match(selection.stdout, /baseline/);
 
+    // --refit-model: the FQE interval refits the model on each resample; FQE's value bounds come from the schema.
+    const refit = hindcast([
+      "ope", "--dataset", "cp@1", "--store", store, "--policy", "eps-greedy(heuristic, 0.3)", "--env", "CartPole-v1",
+      "--estimators", "fqe", "--gamma", "0.95", "--bootstrap", "20", "--refit-model", "3", "--fqe-steps", "30", "--json",
+    ]);
+    assert.equal(refit.status, 0, refit.stderr);
+    const refitReport = JSON.parse(refit.stdout) as typeof expected;
+    assert.match(refitReport.estimates[0].interval?.method ?? "", /refit/);
+    assert.match(refitReport.model ?? "", /from the declared reward range/);
+    const refitUsage = hindcast(["ope", "--dataset", "cp@1", "--store", store, "--target-prob-column", "target_prob", "--refit-model", "3"]);
+    assert.equal(refitUsage.status, 1);
+    assert.match(refitUsage.stderr, /invalid_option: --refit-model needs --bootstrap B/);
+
     const usage = hindcast(["ope", "--dataset", "cp@1", "--store", store, "--estimators", "wis"]);
     assert.equal(usage.status, 1);
     assert.match(usage.stderr, /invalid_option: give exactly one of --policy and --target-prob-column/);
