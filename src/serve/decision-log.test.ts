@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { createRequire, syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DecisionLog, decisionLogSegments, readDecisionLog, recoverDecisionLog, serializeDecisionRecord, type DecisionRecord } from "./decision-log.js";
@@ -183,6 +184,41 @@ test("by default a live segment's size is its records, so a reader following the
     assert.equal(readFileSync(log.segmentPath, "utf8"), line("a") + line("b"));
     await log.close();
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("appended segments never show a hole to a reader following the file, even when batch writes finish out of order", async () => {
+  const dir = tempDir();
+  // Hold back the first batch write so the second one completes first (a slow thread-pool write).
+  const fs = createRequire(import.meta.url)("node:fs") as { write: unknown };
+  const realWrite = fs.write;
+  let held = false;
+  fs.write = (...args: unknown[]) => {
+    if (!held) {
+      held = true;
+      setTimeout(() => (realWrite as (...a: unknown[]) => void)(...args), 100);
+      return;
+    }
+    return (realWrite as (...a: unknown[]) => void)(...args);
+  };
+  syncBuiltinESMExports();
+  try {
+    const log = new DecisionLog({ dir, maxWritesInFlight: 2 });
+    const first = log.append({ kind: "feedback", decisionId: "first", ts: 1, reward: 1, late: false, duplicate: false });
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = log.append({ kind: "feedback", decisionId: "second", ts: 2, reward: 2, late: false, duplicate: false });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // the second batch is on disk, the first is not: a reader sees only complete records, no zeros before them
+    const midway = readFileSync(log.segmentPath);
+    assert.equal(midway.indexOf(0), -1, "a hole of zeros is visible to readers");
+    assert.deepEqual(midway.toString("utf8").trim().split("\n").map((line) => JSON.parse(line).decisionId), ["second"]);
+    await Promise.all([first, second]);
+    await log.close();
+    assert.deepEqual(readDecisionLog(dir).records.map((r) => (r.kind === "feedback" ? r.decisionId : "")).sort(), ["first", "second"]);
+  } finally {
+    fs.write = realWrite;
+    syncBuiltinESMExports();
     rmSync(dir, { recursive: true, force: true });
   }
 });

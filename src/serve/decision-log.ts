@@ -73,9 +73,9 @@ interface WrittenBatch {
 
 /**
  * Batch writes in flight at once. Durable segments are opened O_DSYNC, so a write completes only once its data is
- * on disk: one thread-pool round trip per batch instead of a write and then an fdatasync. Writes go to reserved
- * offsets, so several may be in flight; batches still resolve in order, so no answered decision can sit behind a
- * gap (zeros) that a reader after a crash would stop at.
+ * on disk: one thread-pool round trip per batch instead of a write and then an fdatasync. Several may be in flight
+ * (appended with O_APPEND, or at reserved offsets in preallocated segments); batches still resolve in order, so no
+ * answered decision can depend on an earlier batch that a crash lost.
  */
 const DEFAULT_MAX_WRITES = 2;
 /** O_DSYNC where the platform has it; elsewhere each write is followed by an fdatasync. */
@@ -176,14 +176,26 @@ export class DecisionLog {
       }
       fdatasyncSync(fd);
     }
-    if (this.durable && DSYNC_FLAG !== undefined) {
+    if (!this.preallocate || (this.durable && DSYNC_FLAG !== undefined)) {
       closeSync(fd);
-      fd = openSync(path, fsConstants.O_WRONLY | DSYNC_FLAG);
+      fd = openSync(path, this.writeFlags());
     }
     this.syncDirectory();
     this.stats.segments += 1;
     openSegments.add(path);
     return { fd, path, pendingWrites: 0, retired: false, length: 0 };
+  }
+
+  /**
+   * Appended segments are opened O_APPEND: concurrent batch writes land one after another in completion order, so
+   * the file never has a hole (a later batch written before an earlier one at a reserved offset would leave zeros
+   * that a reader following the file could pass over). Preallocated segments are overwritten at reserved offsets.
+   */
+  private writeFlags(): number {
+    let flags = fsConstants.O_WRONLY;
+    if (!this.preallocate) flags |= fsConstants.O_APPEND;
+    if (this.durable && DSYNC_FLAG !== undefined) flags |= DSYNC_FLAG;
+    return flags;
   }
 
   /** Zero-fills the next segment without blocking the event loop. */
@@ -201,7 +213,7 @@ export class DecisionLog {
         await fdatasyncAsync(fd);
         if (this.durable && DSYNC_FLAG !== undefined) {
           close(fd, () => undefined);
-          fd = await openAsync(path, fsConstants.O_WRONLY | DSYNC_FLAG);
+          fd = await openAsync(path, this.writeFlags());
         }
         this.syncDirectory();
       } catch (error) {
@@ -282,9 +294,13 @@ export class DecisionLog {
       if (this.current.lines.length > 0 && !this.scheduled) this.flush();
     };
     const writeFrom = (done: number): void => {
-      write(segment.fd, buffer, done, buffer.length - done, position + done, (error, count) => {
+      write(segment.fd, buffer, done, buffer.length - done, this.preallocate ? position + done : null, (error, count) => {
         if (error) return complete(error);
-        if (done + count < buffer.length) return writeFrom(done + count);
+        if (done + count < buffer.length) {
+          // Appending the rest could interleave with another batch: a short write fails the log instead.
+          if (!this.preallocate) return complete(new Error(`short write to ${segment.path} (${done + count} of ${buffer.length} bytes)`));
+          return writeFrom(done + count);
+        }
         if (this.durable && DSYNC_FLAG === undefined) return fdatasync(segment.fd, (syncError) => complete(syncError));
         complete(null);
       });
