@@ -4,16 +4,16 @@ import type { MonitoredDecision } from "../src/monitor/decision-log.js";
 import { driftReport, type FeatureSample } from "../src/monitor/drift.js";
 import { evaluateAt } from "../src/monitor/evaluate.js";
 import { parseMonitorRules } from "../src/monitor/rules.js";
-import { normalSampler, seededRandom } from "../src/monitor/random.js";
+import { Rng } from "../src/random/index.js";
 
 const rows = 100_000;
 const dim = 8;
 const targetSeconds = 10;
 
 function gaussian(seed: number, shift: number): FeatureSample {
-  const normal = normalSampler(seededRandom(seed));
+  const rng = new Rng(seed);
   const values = new Float32Array(rows * dim);
-  for (let i = 0; i < values.length; i++) values[i] = normal() + (i % dim === 3 ? shift : 0);
+  for (let i = 0; i < values.length; i++) values[i] = rng.normal() + (i % dim === 3 ? shift : 0);
   return { rows, dim, values };
 }
 

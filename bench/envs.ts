@@ -3,7 +3,7 @@
 // Run: npx tsx bench/envs.ts
 import { ENV_NAMES, makeEnv } from "../src/envs/registry.js";
 import { simulateDataset } from "../src/envs/simulate.js";
-import { Rng } from "../src/envs/random.js";
+import { Rng } from "../src/random/index.js";
 
 const SECONDS_PER_ENV = Number(process.env.BENCH_SECONDS ?? 0.6);
 /** Targets in steps/s: the issue asks for CartPole well over 1M/s; the rest are this bench's own floors. */

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ingest } from "../src/data/ingest.js";
 import { loadTransitions } from "../src/data/loader.js";
-import { mulberry32 } from "../src/data/random.js";
+import { Rng } from "../src/random/index.js";
 import { createSampler } from "../src/data/sampler.js";
 import { parseSchema } from "../src/data/schema.js";
 import { writeColumns, type ColumnData } from "../src/data/write-columns.js";
@@ -36,7 +36,8 @@ async function generateThenMeasure(): Promise<void> {
 }
 
 async function generate(dir: string): Promise<void> {
-  const random = mulberry32(1);
+  const rng = new Rng(1);
+  const random = () => rng.uniform();
   const columns: Record<string, ColumnData> = {};
   const episode = new Int32Array(rows);
   const step = new Int32Array(rows);

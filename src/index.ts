@@ -59,8 +59,9 @@ export type {
   AuditEntry,
   PolicyLineage,
 } from "./registry/index.js";
-// Simulators and behaviour policies: gym-like envs, seeded randomness, logged datasets with propensities, online rollouts.
-export { Rng, deriveSeed } from "./envs/random.js";
+// Seeded randomness shared by every module: one generator, per-index and named-stream seeds, checkpointable state.
+export { Rng, deriveSeed, streamSeed, RandomError, type RngState, type RandomErrorCode } from "./random/index.js";
+// Simulators and behaviour policies: gym-like envs, logged datasets with propensities, online rollouts.
 export type { Env, StepResult, Action as EnvAction, ObservationSpace } from "./envs/env.js";
 export type { Policy as ActingPolicy, Controller } from "./envs/policy.js";
 export { makeEnv, heuristicController, builtinPolicy, ENV_NAMES } from "./envs/registry.js";

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { copyNumericVector, openDuckDB, sqlIdent, sqlString } from "./duckdb.js";
 import { DataError } from "./errors.js";
 import { EPISODE_INDEX_COLUMN } from "./layout.js";
-import { mulberry32 } from "./random.js";
+import { Rng } from "../random/index.js";
 import { checkDatasetName, createVersion, DATA_FILE, readManifest, resolveStoreDir, resolveVersion, versionDir, type DatasetManifest } from "./store.js";
 import { appendColumns } from "./write-columns.js";
 
@@ -38,13 +38,7 @@ export async function splitDataset(options: SplitOptions): Promise<DatasetManife
   // Seeded Fisher-Yates shuffle of episode indices, then consecutive runs of the planned sizes.
   const episodes = parent.counts.episodes;
   const order = new Int32Array(episodes).map((_, i) => i);
-  const random = mulberry32(seed);
-  for (let i = episodes - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
-  }
+  new Rng(seed).shuffle(order);
   const sizes = fractions.map((f) => Math.floor(f * episodes));
   const byRemainder = fractions.map((f, k) => [f * episodes - sizes[k]!, k] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
   for (let r = 0, left = episodes - sizes.reduce((a, b) => a + b, 0); left > 0; r++, left--) sizes[byRemainder[r % fractions.length]![1]]! += 1;

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { DataError } from "./errors.js";
 import { ingest } from "./ingest.js";
 import { loadTransitions } from "./loader.js";
-import { mulberry32 } from "./random.js";
+import { Rng } from "../random/index.js";
 import { parseSchema } from "./schema.js";
 import { listVersions } from "./store.js";
 import { writeColumns } from "./write-columns.js";
@@ -92,7 +92,8 @@ async function attempt(path: string, store: string, label: string, mustFlag: boo
 test("fuzz: random corruptions of a CSV never crash ingest and always reconcile", async () => {
   const dir = mkdtempSync(join(tmpdir(), "hindcast-fuzz-"));
   try {
-    const random = mulberry32(20261124);
+    const rng = new Rng(20261124);
+    const random = () => rng.uniform();
     const outcomes = new Set<string>();
     for (let round = 0; round < 30; round++) {
       const corruption = corruptions[round % corruptions.length]!;
@@ -123,7 +124,8 @@ test("fuzz: truncated or bit-flipped Parquet gives a coded error or a reconciled
       terminal: new Uint8Array(rows.map((r) => Number(r[7]))),
     });
     const bytes = readFileSync(whole);
-    const random = mulberry32(7);
+    const rng = new Rng(7);
+    const random = () => rng.uniform();
     const outcomes = new Set<string>();
     for (let round = 0; round < 12; round++) {
       const copy = Buffer.from(bytes);

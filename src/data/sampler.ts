@@ -1,5 +1,5 @@
 import { DataError } from "./errors.js";
-import { mulberry32 } from "./random.js";
+import { Rng } from "../random/index.js";
 import { actionDim, type Transitions } from "./transitions.js";
 
 /** One minibatch; the same object (and arrays) is refilled by every `sample` call of its sampler. */
@@ -45,7 +45,7 @@ function allocate(t: Transitions, size: number): Minibatch {
 /** A seeded minibatch sampler over loaded transitions: the same seed gives the same sequence of batches. */
 export function createSampler(t: Transitions, seed: number): Sampler {
   if (t.size === 0) throw new DataError("empty_dataset", "cannot sample from a dataset with no transitions");
-  const random = mulberry32(seed);
+  const rng = new Rng(seed);
   const dim = t.observationDim;
   const adim = actionDim(t.actionSpace);
   let batch: Minibatch | null = null;
@@ -58,7 +58,7 @@ export function createSampler(t: Transitions, seed: number): Sampler {
       const { indices, observations: obsOut, nextObservations: nextOut, actions: actOut, rewards: rewOut, terminals: termOut, truncations: truncOut, behaviorProb: probOut } = b;
       const size = t.size;
       for (let k = 0; k < batchSize; k++) {
-        const i = Math.floor(random() * size);
+        const i = rng.int(size);
         indices[k] = i;
         const src = i * dim;
         const dst = k * dim;

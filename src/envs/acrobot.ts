@@ -9,7 +9,7 @@
  */
 import { discreteAction, NO_INFO, type Action, type Env, type StepResult } from "./env.js";
 import { distanceScores, type Controller } from "./policy.js";
-import { Rng } from "./random.js";
+import { Rng } from "../random/index.js";
 
 const DT = 0.2;
 const LINK_LENGTH_1 = 1.0;

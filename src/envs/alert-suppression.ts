@@ -12,7 +12,7 @@
  */
 import { discreteAction, type Action, type Env, type StepResult } from "./env.js";
 import { type Controller } from "./policy.js";
-import { Rng } from "./random.js";
+import { Rng } from "../random/index.js";
 
 const SHIFT_ALERTS = 100;
 const SOURCES = 6;

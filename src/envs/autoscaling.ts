@@ -12,7 +12,7 @@
  */
 import { continuousAction, discreteAction, type Action, type Env, type StepResult } from "./env.js";
 import { type Controller } from "./policy.js";
-import { Rng } from "./random.js";
+import { Rng } from "../random/index.js";
 
 const STEP_MINUTES = 5;
 const STEPS_PER_DAY = (24 * 60) / STEP_MINUTES;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { parseBehavior, type ContinuousBehavior, type DiscreteBehavior } from "./behavior.js";
 import { EnvError } from "./errors.js";
 import { heuristicController, makeEnv } from "./registry.js";
-import { Rng } from "./random.js";
+import { Rng } from "../random/index.js";
 
 function discreteFor(envName: string, spec: string): DiscreteBehavior {
   const env = makeEnv(envName);

@@ -15,7 +15,7 @@ import type { ActionSpace, Transitions } from "../data/transitions.js";
 import type { Env } from "./env.js";
 import { EnvError } from "./errors.js";
 import type { Controller } from "./policy.js";
-import type { Rng } from "./random.js";
+import type { Rng } from "../random/index.js";
 
 export interface ActionSample {
   /** Integer action (discrete) or a fresh vector (continuous). */

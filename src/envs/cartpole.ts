@@ -7,7 +7,7 @@
  */
 import { discreteAction, NO_INFO, type Action, type Env, type StepResult } from "./env.js";
 import type { Controller } from "./policy.js";
-import { Rng } from "./random.js";
+import { Rng } from "../random/index.js";
 
 const GRAVITY = 9.8;
 const MASS_CART = 1.0;

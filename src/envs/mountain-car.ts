@@ -7,7 +7,7 @@
  */
 import { discreteAction, NO_INFO, type Action, type Env, type StepResult } from "./env.js";
 import { distanceScores, type Controller } from "./policy.js";
-import { Rng } from "./random.js";
+import { Rng } from "../random/index.js";
 
 const MIN_POSITION = -1.2;
 const MAX_POSITION = 0.6;

@@ -4,7 +4,7 @@ import { AlertSuppression } from "./alert-suppression.js";
 import { Autoscaling, latencyP95 } from "./autoscaling.js";
 import { parseBehavior } from "./behavior.js";
 import { heuristicController, makeEnv } from "./registry.js";
-import { Rng } from "./random.js";
+import { Rng } from "../random/index.js";
 import { rollout } from "./rollout.js";
 import { ServerlessPrewarm } from "./serverless.js";
 

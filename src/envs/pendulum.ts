@@ -7,7 +7,7 @@
  */
 import { continuousAction, NO_INFO, type Action, type Env, type StepResult } from "./env.js";
 import type { Controller } from "./policy.js";
-import { Rng } from "./random.js";
+import { Rng } from "../random/index.js";
 
 const MAX_SPEED = 8;
 const MAX_TORQUE = 2.0;

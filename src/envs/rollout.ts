@@ -8,7 +8,7 @@ import type { BehaviorPolicy } from "./behavior.js";
 import type { Action, Env } from "./env.js";
 import { EnvError } from "./errors.js";
 import type { Controller, Policy } from "./policy.js";
-import { deriveSeed, Rng } from "./random.js";
+import { deriveSeed, Rng } from "../random/index.js";
 
 export interface Interval {
   mean: number;

@@ -15,7 +15,7 @@
  */
 import { discreteAction, type Action, type Env, type StepResult } from "./env.js";
 import { type Controller } from "./policy.js";
-import { Rng } from "./random.js";
+import { Rng } from "../random/index.js";
 
 const EPISODE_MINUTES = 240;
 const POOL_LEVELS = [0, 1, 2, 3, 4, 6, 8, 12, 16];

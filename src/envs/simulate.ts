@@ -12,7 +12,7 @@ import { parseBehavior, type BehaviorPolicy } from "./behavior.js";
 import type { Env } from "./env.js";
 import { EnvError } from "./errors.js";
 import { heuristicController, makeEnv, type EnvOptions } from "./registry.js";
-import { deriveSeed, Rng } from "./random.js";
+import { deriveSeed, Rng } from "../random/index.js";
 
 export interface SimulateOptions extends EnvOptions {
   /** A built-in env name or an env instance. */

@@ -3,7 +3,7 @@
  * the dashboard's demo mode. Incidents (slow decisions, safety interventions, drifted states, a reward drop) can be
  * switched on for a time range so alert rules have something to find.
  */
-import { normalSampler, seededRandom } from "./random.js";
+import { Rng } from "../random/index.js";
 
 export interface DemoIncident {
   kind: "latency" | "safety" | "drift" | "reward";
@@ -34,8 +34,7 @@ export const DEMO_FEATURES = ["cpu_load", "queue_depth", "request_rate", "replic
 
 /** Log records (decisions and their feedback) in time order. */
 export function demoDecisionRecords(options: DemoLogOptions): Array<Record<string, unknown>> {
-  const uniform = seededRandom(options.seed ?? 1);
-  const normal = normalSampler(uniform);
+  const rng = new Rng(options.seed ?? 1);
   const featureNames = options.featureNames ?? DEMO_FEATURES;
   const records: Array<Record<string, unknown>> = [];
   const total = Math.round(options.ratePerMinute * options.minutes);
@@ -43,15 +42,15 @@ export function demoDecisionRecords(options: DemoLogOptions): Array<Record<strin
   for (let i = 0; i < total; i++) {
     const ts = Math.round(options.start + (i * 60_000) / options.ratePerMinute);
     const drift = active("drift", ts);
-    const state = featureNames.map((_, j) => normal() + (drift && j === 1 ? drift.size : 0));
+    const state = featureNames.map((_, j) => rng.normal() + (drift && j === 1 ? drift.size : 0));
     const latency = active("latency", ts);
-    const slow = latency !== undefined && uniform() < latency.size;
+    const slow = latency !== undefined && rng.uniform() < latency.size;
     const safety = active("safety", ts);
-    const intervened = safety !== undefined && uniform() < safety.size;
+    const intervened = safety !== undefined && rng.uniform() < safety.size;
     const action = state[0]! > 0 ? 1 : 0;
     const shadowAction = state[0]! > 0.2 ? 1 : 0;
     const id = `d${i}`;
-    const onCanary = options.canary !== undefined && uniform() < options.canary.share;
+    const onCanary = options.canary !== undefined && rng.uniform() < options.canary.share;
     records.push({
       kind: "decision",
       id,
@@ -64,18 +63,18 @@ export function demoDecisionRecords(options: DemoLogOptions): Array<Record<strin
       state,
       action,
       probability: 0.9,
-      latencyUs: Math.round((slow ? 150 + 100 * uniform() : 2 + 8 * uniform()) * 1000),
+      latencyUs: Math.round((slow ? 150 + 100 * rng.uniform() : 2 + 8 * rng.uniform()) * 1000),
       safety: intervened ? ["allowedActions"] : [],
       shadows: [{ version: "iql-autoscaler@2", action: shadowAction, agree: shadowAction === action, probability: 1 }],
     });
-    if (uniform() < (options.feedbackShare ?? 1)) {
+    if (rng.uniform() < (options.feedbackShare ?? 1)) {
       const drop = active("reward", ts)?.size ?? 0;
       records.push({
         kind: "feedback",
         decisionId: id,
         ts: ts + 500,
-        reward: 1 - drop + 0.1 * normal() + (shadowAction === action ? 0.2 : 0) + (onCanary ? options.canary!.rewardShift : 0),
-        outcome: uniform() < 0.002 ? { error: "scale_failed" } : { ok: true },
+        reward: 1 - drop + 0.1 * rng.normal() + (shadowAction === action ? 0.2 : 0) + (onCanary ? options.canary!.rewardShift : 0),
+        outcome: rng.uniform() < 0.002 ? { error: "scale_failed" } : { ok: true },
         late: false,
         duplicate: false,
       });

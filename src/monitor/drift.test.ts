@@ -12,7 +12,7 @@ import {
   type FeatureSample,
 } from "./drift.js";
 import { MonitorError } from "./errors.js";
-import { normalSampler, seededRandom } from "./random.js";
+import { Rng } from "../random/index.js";
 
 function close(actual: number, expected: number, tolerance = 1e-6): void {
   assert.ok(Math.abs(actual - expected) <= tolerance, `expected ${expected}, got ${actual}`);
@@ -24,9 +24,9 @@ function sample(rows: number[][]): FeatureSample {
 
 /** rows x dim standard normals; feature `shifted` moved by `shift`. */
 function gaussian(rows: number, dim: number, seed: number, shifted = -1, shift = 0): FeatureSample {
-  const normal = normalSampler(seededRandom(seed));
+  const rng = new Rng(seed);
   const values = new Float64Array(rows * dim);
-  for (let r = 0; r < rows; r++) for (let j = 0; j < dim; j++) values[r * dim + j] = normal() + (j === shifted ? shift : 0);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < dim; j++) values[r * dim + j] = rng.normal() + (j === shifted ? shift : 0);
   return { rows, dim, values };
 }
 

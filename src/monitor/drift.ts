@@ -7,7 +7,7 @@
  * quadratic MMD², section 6 for the linear-time estimator).
  */
 import { MonitorError } from "./errors.js";
-import { seededRandom, shuffleInPlace } from "./random.js";
+import { Rng } from "../random/index.js";
 
 /** Row-major samples: row r, feature j is values[r * dim + j]. */
 export interface FeatureSample {
@@ -247,11 +247,11 @@ function medianHeuristic(pool: Float64Array, order: Int32Array, dim: number): nu
   return median > 0 ? median : 1;
 }
 
-function sampleRows(rows: number, count: number, uniform: () => number): Int32Array {
+function sampleRows(rows: number, count: number, rng: Rng): Int32Array {
   const all = new Int32Array(rows);
   for (let i = 0; i < rows; i++) all[i] = i;
   if (count >= rows) return all;
-  shuffleInPlace(all, uniform, count);
+  rng.partialShuffle(all, count);
   return all.slice(0, count);
 }
 
@@ -303,18 +303,18 @@ export function mmdTest(reference: FeatureSample, live: FeatureSample, options: 
     });
   }
   checkSamples(reference, live, estimator === "linear" ? 4 : 2);
-  const uniform = seededRandom(options.seed ?? 0);
+  const rng = new Rng(options.seed ?? 0);
   const dim = reference.dim;
   const perSide =
     estimator === "quadratic"
       ? Math.min(options.sampleSize ?? 500, reference.rows, live.rows)
       : 2 * (Math.min(options.maxRows ?? 100_000, reference.rows, live.rows) >> 1);
-  const pool = standardisedPool(reference, sampleRows(reference.rows, perSide, uniform), live, sampleRows(live.rows, perSide, uniform));
+  const pool = standardisedPool(reference, sampleRows(reference.rows, perSide, rng), live, sampleRows(live.rows, perSide, rng));
   const total = 2 * perSide;
   const order = new Int32Array(total);
   for (let i = 0; i < total; i++) order[i] = i;
   const bandwidthOrder = order.slice();
-  shuffleInPlace(bandwidthOrder, uniform, Math.min(400, total));
+  rng.partialShuffle(bandwidthOrder, Math.min(400, total));
   const bandwidth = options.bandwidth ?? medianHeuristic(pool, bandwidthOrder, dim);
   const gamma = 1 / (2 * bandwidth * bandwidth);
 
@@ -329,7 +329,7 @@ export function mmdTest(reference: FeatureSample, live: FeatureSample, options: 
     labels.fill(1, 0, perSide);
     statistic = quadraticStatistic(kernel, total, labels, perSide, perSide);
     for (let b = 0; b < permutations; b++) {
-      shuffleInPlace(order, uniform);
+      rng.shuffle(order);
       labels.fill(0);
       for (let i = 0; i < perSide; i++) labels[order[i]!] = 1;
       if (quadraticStatistic(kernel, total, labels, perSide, perSide) >= statistic) atLeastAsExtreme++;
@@ -337,7 +337,7 @@ export function mmdTest(reference: FeatureSample, live: FeatureSample, options: 
   } else {
     statistic = linearStatistic(pool, order, perSide, dim, gamma);
     for (let b = 0; b < permutations; b++) {
-      shuffleInPlace(order, uniform);
+      rng.shuffle(order);
       if (linearStatistic(pool, order, perSide, dim, gamma) >= statistic) atLeastAsExtreme++;
     }
   }

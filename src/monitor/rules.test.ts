@@ -6,7 +6,7 @@ import { MonitorError } from "./errors.js";
 import { measurePolicy, pearson, percentile, retrainCadence } from "./measures.js";
 import { AlertManager, parseMonitorRules, type AlertCandidate } from "./rules.js";
 import { replayDecisionLog } from "./evaluate.js";
-import { normalSampler, seededRandom } from "./random.js";
+import { Rng } from "../random/index.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -133,9 +133,9 @@ test("replay of a synthetic log: the latency and safety incidents page, a quiet 
 });
 
 test("replay with a reference: drifted states and a reward drop open tickets", () => {
-  const normal = normalSampler(seededRandom(11));
+  const rng = new Rng(11);
   const rows = 2000;
-  const values = new Float64Array(rows * DEMO_FEATURES.length).map(() => normal());
+  const values = new Float64Array(rows * DEMO_FEATURES.length).map(() => rng.normal());
   const hour = 3_600_000;
   const window = parseDecisionLog([
     {

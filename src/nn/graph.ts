@@ -1,5 +1,5 @@
 import { NnError } from "./errors.js";
-import { Rng } from "./random.js";
+import { Rng } from "../random/index.js";
 
 export type DType = "float32" | "int64" | "bool";
 export type Shape = readonly number[];

@@ -1,6 +1,6 @@
 // The numerical engine's public API (see README.md).
 export { NnError, type NnErrorCode } from "./errors.js";
-export { Rng } from "./random.js";
+export { Rng } from "../random/index.js";
 export { Graph, Tensor, shapeSize, type DType, type Shape, type GraphOptions, type ParamInfo } from "./graph.js";
 export * as op from "./ops.js";
 export { gradients } from "./autodiff.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { Graph } from "./graph.js";
 import { ensembleMlp, mlp } from "./layers.js";
 import { evaluate } from "./interpreter.js";
-import { Rng } from "./random.js";
+import { Rng } from "../random/index.js";
 import { writeSafetensors, readSafetensors } from "./safetensors.js";
 
 test("Rng: same seed same stream; uniform and normal moments", () => {

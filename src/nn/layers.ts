@@ -1,6 +1,6 @@
 import { NnError } from "./errors.js";
 import type { Graph, Tensor } from "./graph.js";
-import type { Rng } from "./random.js";
+import type { Rng } from "../random/index.js";
 import * as op from "./ops.js";
 
 export type Activation = "relu" | "tanh" | "sigmoid" | "leakyRelu" | "softplus" | "identity";

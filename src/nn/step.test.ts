@@ -14,7 +14,7 @@ import { exportOnnx } from "./export.js";
 import { compileForward } from "./forward.js";
 import { readSafetensors } from "./safetensors.js";
 import { tanhGaussian } from "./distributions.js";
-import { Rng } from "./random.js";
+import { Rng } from "../random/index.js";
 import { NnError } from "./errors.js";
 
 function regressionBatch(rng: Rng, batch: number): { x: Float32Array; y: Float32Array } {

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from "node:fs";
 import type { ActionSpace } from "../data/transitions.js";
 import { parseBehaviorSpec, type BehaviorPolicy } from "../envs/behavior.js";
-import { Rng } from "../envs/random.js";
+import { Rng } from "../random/index.js";
 import { heuristicController } from "../envs/registry.js";
 import { loadPolicy, type Exploration } from "../policy/runtime.js";
 import { OpeError } from "./errors.js";

@@ -14,7 +14,7 @@ import { loadTransitions } from "../data/loader.js";
 import type { Transitions } from "../data/transitions.js";
 import { writeColumns } from "../data/write-columns.js";
 import { parseBehavior } from "../envs/behavior.js";
-import { Rng } from "../envs/random.js";
+import { Rng } from "../random/index.js";
 import { heuristicController, makeEnv } from "../envs/registry.js";
 import { rollout, type RolloutResult } from "../envs/rollout.js";
 import { datasetColumns, datasetSchemaFor, simulateDataset } from "../envs/simulate.js";

@@ -9,7 +9,7 @@
  * 10% canary compares a handful of days with the rest and can fire on day-to-day variation alone.
  */
 import { makeEnv } from "../envs/registry.js";
-import { deriveSeed } from "../envs/random.js";
+import { deriveSeed } from "../random/index.js";
 import { PipelineError } from "./errors.js";
 
 export interface TrafficOptions {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createAlgorithm } from "../../algos/registry.js";
 import { makeEnv } from "../../envs/registry.js";
-import { deriveSeed } from "../../envs/random.js";
+import { deriveSeed } from "../../random/index.js";
 import { simulateDataset } from "../../envs/simulate.js";
 import { loadPolicy } from "../../policy/runtime.js";
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { openRegistry } from "../../registry/open.js";
 import type { Registry } from "../../registry/types.js";
 import { DEMO_FEATURES, demoDecisionLogText } from "../demo.js";
-import { normalSampler, seededRandom } from "../random.js";
+import { Rng } from "../../random/index.js";
 import type { DashboardSources } from "./data.js";
 
 export interface DemoSeed extends DashboardSources {
@@ -41,13 +41,13 @@ export async function seedDashboardDemo(dir: string, now = Date.now()): Promise<
     hash: "sha256:" + "2b".repeat(32),
     manifest: manifest(2, 61_500, 120, [{ name: "autoscaler-logs", version: 1 }]),
   });
-  const uniform = seededRandom(5);
+  const rng = new Rng(5);
   const policies: string[] = [];
   for (const [i, algorithm] of ["cql", "iql", "awac"].entries()) {
     const run = await registry.createRun({ algorithm, config: { alpha: 1 }, seed: 10 + i, dataset: { name: "autoscaler-logs", version: 2 }, codeVersion: "demo", status: "running" });
     const points = [];
     for (let step = 0; step <= 2000; step += 100) {
-      points.push({ name: "loss", step, value: 2 * Math.exp(-step / (600 + 200 * i)) + 0.05 * uniform() });
+      points.push({ name: "loss", step, value: 2 * Math.exp(-step / (600 + 200 * i)) + 0.05 * rng.uniform() });
       points.push({ name: "q_mean", step, value: (1 - Math.exp(-step / 800)) * (1.1 + 0.1 * i) });
     }
     await registry.logMetrics(run.id, points);
@@ -97,9 +97,9 @@ export async function seedDashboardDemo(dir: string, now = Date.now()): Promise<
       ],
     }),
   );
-  const normal = normalSampler(seededRandom(77));
+  const normalRng = new Rng(77);
   const rows = 3000;
-  const values = new Float64Array(rows * featureNames.length).map(() => normal());
+  const values = new Float64Array(rows * featureNames.length).map(() => normalRng.normal());
   return {
     registry,
     logPath: logDir,
