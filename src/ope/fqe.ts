@@ -290,7 +290,9 @@ export async function fitFqe(transitions: Transitions, policy: TargetPolicy, opt
   const clippedTargetFraction = recentHits.reduce((a, b) => a + b, 0) / Math.max(1, recentHits.length);
   const clipping = bounds
     ? `; values clipped to [${bounds.min.toPrecision(4)}, ${bounds.max.toPrecision(4)}] from the ${rewardSource} reward range, ${(100 * clippedTargetFraction).toFixed(1)}% of targets at the bound`
-    : "";
+    : options.clipValues === false
+      ? "; values not clipped"
+      : "; values not clipped: gamma 1 needs a horizon to bound them";
   return {
     qHat,
     vHat,
