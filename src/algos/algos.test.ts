@@ -254,3 +254,25 @@ test("K steps per ONNX call give the same metrics and weights as one step per ca
   assert.deepEqual(looped.metrics, single.metrics);
   assert.equal(looped.weights, single.weights);
 });
+
+test("rows without a logged successor are never bootstrapped from: minibatches skip them", async () => {
+  const data = twoActionBandit(512, 5);
+  const missing = new Uint8Array(data.size);
+  const nextObservations = Float32Array.from(data.nextObservations);
+  const terminals = Uint8Array.from(data.terminals);
+  for (let i = 0; i < data.size; i += 4) {
+    // A truncated end whose next observation was never logged: poison it, so any use shows up as a NaN loss.
+    missing[i] = 1;
+    terminals[i] = 0;
+    nextObservations.fill(Number.NaN, i * data.observationDim, (i + 1) * data.observationDim);
+  }
+  const poisoned = { ...data, nextObservations, terminals, nextObservationMissing: missing };
+  const algorithm = createAlgorithm("dqn", { assignments: SMALL });
+  const view = prepareTrainingView(poisoned, fitPreprocessing(poisoned, resolveConfig(algorithmDefinition("dqn").schema, { assignments: SMALL })));
+  assert.equal(view.rows.length, data.size - data.size / 4);
+  assert.ok(Array.from(view.rows).every((row) => row % 4 !== 0));
+  const windows: Array<Record<string, number>> = [];
+  await algorithm.fit(poisoned, { steps: 60, seed: 2, logEvery: 20, onProgress: (e: ProgressEvent) => e.evaluation || windows.push(e.losses) });
+  assert.ok(windows.length > 0 && windows.every((w) => Number.isFinite(w.td_loss)), JSON.stringify(windows));
+  await algorithm.releasePolicy();
+});

@@ -3,7 +3,7 @@
  * Statistics are fitted once on the training data; the observation scaler and the action box travel in the
  * manifest so serving applies the same arithmetic (src/policy/scalers.ts does it on both sides).
  */
-import type { ActionSpace, Transitions } from "../data/transitions.js";
+import { bootstrapRows, type ActionSpace, type Transitions } from "../data/transitions.js";
 import type { ManifestDraft } from "../policy/artifact.js";
 import type { ObservationScaler } from "../policy/scalers.js";
 import { actionToUnit, fitObservationScaler, fitSupport, identityScaler, standardize } from "../policy/scalers.js";
@@ -33,6 +33,8 @@ export interface TrainingView {
   actions: Int32Array | Float32Array;
   rewards: Float32Array;
   terminals: Float32Array;
+  /** The rows minibatches are drawn from: those with a logged successor or a terminal end (see bootstrapRows). */
+  rows: Int32Array;
 }
 
 export function fitPreprocessing(t: Transitions, config: CommonConfig): Preprocessing {
@@ -101,6 +103,7 @@ export function prepareTrainingView(t: Transitions, p: Preprocessing): TrainingV
     actions,
     rewards,
     terminals,
+    rows: bootstrapRows(t),
   };
 }
 

@@ -233,7 +233,7 @@ export async function train<C extends CommonConfig>(
   for (let firstStep = startStep + 1; firstStep <= steps; firstStep += stepsPerCall) {
     for (let k = 0; k < stepsPerCall; k++) {
       const rng = new Rng(stepSeed(options.seed, firstStep + k));
-      for (let b = 0; b < batchSize; b++) indices[k * batchSize + b] = rng.int(view.size);
+      for (let b = 0; b < batchSize; b++) indices[k * batchSize + b] = view.rows[rng.int(view.rows.length)]!;
       rngs[k] = rng;
     }
     gatherBatch(view, indices, batch);

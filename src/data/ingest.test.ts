@@ -87,6 +87,7 @@ for (const format of ["csv", "jsonl", "parquet"] as FileFormat[]) {
       assert.equal(t.terminals[i], 0);
       assert.equal(t.nextObservations[2 * i], last ? 0 : Math.fround(next!.f1));
       assert.equal(t.nextObservations[2 * i + 1], last ? 0 : Math.fround(next!.f2));
+      assert.equal(t.nextObservationMissing![i], last ? 1 : 0, "a truncated last step has no logged successor");
     }
     assert.deepEqual(t.actionSpace, { kind: "discrete", n: 3 });
     assert.deepEqual(t.featureNames, ["f1", "f2"]);

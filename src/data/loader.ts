@@ -93,12 +93,15 @@ export async function loadTransitions(store: string | undefined, ref: string, op
   const episodeStarts = new Int32Array(episodes + 1);
   for (let i = 1, e = 1; i < size; i++) if (episodeIndex[i] !== episodeIndex[i - 1]) episodeStarts[e++] = i;
   episodeStarts[episodes] = size;
+  let nextObservationMissing: Uint8Array | null = null;
   if (nextNames.length === 0) {
-    // Derived next observations: the following row of the same episode; zeros after an episode's last step.
+    // Derived next observations: the following row of the same episode; an episode's last step has none logged.
+    nextObservationMissing = new Uint8Array(size);
     for (let e = 0; e < episodes; e++) {
       const start = episodeStarts[e]!;
       const end = episodeStarts[e + 1]!;
       nextObservations.set(observations.subarray((start + 1) * dim, end * dim), start * dim);
+      if (end > start && !terminals[end - 1]) nextObservationMissing[end - 1] = 1;
     }
   }
 
@@ -114,6 +117,7 @@ export async function loadTransitions(store: string | undefined, ref: string, op
     terminals,
     truncations,
     behaviorProb,
+    nextObservationMissing,
     episodeStarts,
     steps,
     manifest,

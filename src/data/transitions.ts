@@ -30,6 +30,12 @@ export interface Transitions {
    * null when the logs carry no propensities.
    */
   behaviorProb: Float64Array | null;
+  /**
+   * 1 where the row's next observation was not logged: an episode's last step that is not terminal, in data without
+   * next-observation columns. Its `nextObservations` row is zeros; learners must not bootstrap from it.
+   * Absent or null when every successor is known.
+   */
+  nextObservationMissing?: Uint8Array | null;
   /** Offsets of episode starts, length episodeCount + 1, last entry equals size. */
   episodeStarts: Int32Array;
   /** Step index within its episode. */
@@ -42,4 +48,15 @@ export function episodeCount(t: Transitions): number {
 
 export function actionDim(space: ActionSpace): number {
   return space.kind === "discrete" ? 1 : space.low.length;
+}
+
+/** Rows a temporal-difference learner may use: every row whose successor is known or that ends in a terminal state. */
+export function bootstrapRows(t: Transitions): Int32Array {
+  const missing = t.nextObservationMissing;
+  if (!missing) return Int32Array.from({ length: t.size }, (_, i) => i);
+  let count = 0;
+  for (let i = 0; i < t.size; i++) if (!missing[i] || t.terminals[i]) count++;
+  const rows = new Int32Array(count);
+  for (let i = 0, k = 0; i < t.size; i++) if (!missing[i] || t.terminals[i]) rows[k++] = i;
+  return rows;
 }
