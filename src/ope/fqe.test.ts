@@ -67,6 +67,21 @@ test("discrete FQE recovers hand-computed Q and V on a two-step chain, and feeds
   assert.match(report.model ?? "", /^FQE/);
 });
 
+test("a cut-off last step without a logged successor is not bootstrapped from its zero placeholder", async () => {
+  // The same chain, but episodes end by truncation and the logs carry no next observations: the loader leaves a
+  // zero row there, which here looks exactly like s0. Bootstrapping from it would give V(s1) = V(s0) = 1.6;
+  // the cut-off return stops at s1, so the hand-computed values above hold.
+  const logs = twoStepLogs(200);
+  const cut = Uint8Array.from({ length: logs.size }, (_, i) => i % 2);
+  const nextObservations = Float32Array.from(logs.nextObservations, (v, i) => (i % 2 === 1 ? 0 : v));
+  const transitions = { ...logs, nextObservations, terminals: new Uint8Array(logs.size), truncations: cut, nextObservationMissing: cut };
+  const fit = await fitFqe(transitions, target, { gamma: 0.5, steps: 600, batchSize: 64, learningRate: 3e-3, hidden: [32], seed: 1 });
+  for (let i = 0; i < 4; i++) {
+    const expectedV = transitions.observations[i] === 1 ? 0.8 : 1.2;
+    assert.ok(Math.abs(fit.vHat[i] - expectedV) < 0.08, `row ${i}: V ${fit.vHat[i]} vs ${expectedV}`);
+  }
+});
+
 test("continuous FQE: one-step reward = action, deterministic target 0.5", async () => {
   const random = new SeededRandom(4);
   const size = 300;

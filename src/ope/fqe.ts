@@ -97,6 +97,7 @@ async function runInference(model: Uint8Array, inputName: string, input: Float32
 
 export async function fitFqe(transitions: Transitions, policy: TargetPolicy, options: FqeOptions): Promise<FqeResult> {
   const { size, observationDim: dim, observations, nextObservations, rewards, terminals, actionSpace } = transitions;
+  const missingNext = transitions.nextObservationMissing;
   if (size === 0) throw new OpeError("no_episodes", "FQE needs at least one transition");
   const gamma = options.gamma;
   const hidden = options.hidden ?? [64, 64];
@@ -210,7 +211,8 @@ export async function fitFqe(transitions: Transitions, policy: TargetPolicy, opt
       const row = rng.int(size);
       feedObs.set(obs.subarray(row * dim, (row + 1) * dim), b * dim);
       feedReward[b] = rewards[row] * rewardScale;
-      feedNotDone[b] = terminals[row] ? 0 : 1;
+      // No logged successor (a cut-off end without next-observation columns): the return stops there, as IS measures it.
+      feedNotDone[b] = terminals[row] || missingNext?.[row] ? 0 : 1;
       if (discrete) {
         (feedAction as Int32Array)[b] = (logged as Int32Array)[row];
         feedNextObs.set(nextObs.subarray(row * dim, (row + 1) * dim), b * dim);
