@@ -25,8 +25,32 @@ import { register as registerPipeline } from "./commands/pipeline.js";
 import { register as registerMonitor } from "./commands/monitor.js";
 import { register as registerUi } from "./commands/ui.js";
 
-/** Each command module adds its subcommand(s) to the program; the CLI has no logic of its own. */
-const commandModules: Array<(program: Command) => void> = [registerOpe, registerSelect, registerRuns, registerPolicies, registerPromote, registerRollback, registerAudit, registerTokens, registerSimulate, registerRollout, registerTrain, registerPredict, registerIngest, registerValidate, registerStats, registerDatasets, registerSplit, registerFilter, registerServe, registerDemo, registerMonitor, registerUi, registerPipeline];
+/** Each command module adds its subcommand(s) to the program, in the order data flows; the CLI has no logic of its own. */
+const commandModules: Array<(program: Command) => void> = [
+  registerSimulate,
+  registerIngest,
+  registerValidate,
+  registerStats,
+  registerDatasets,
+  registerSplit,
+  registerFilter,
+  registerTrain,
+  registerPredict,
+  registerRollout,
+  registerOpe,
+  registerSelect,
+  registerRuns,
+  registerPolicies,
+  registerPromote,
+  registerRollback,
+  registerAudit,
+  registerTokens,
+  registerServe,
+  registerMonitor,
+  registerUi,
+  registerPipeline,
+  registerDemo,
+];
 
 export function buildProgram(): Command {
   const program = new Command("hindcast")

@@ -6,10 +6,10 @@ const describe = (n: LineageNode) => `${label(n)}  ${n.transform.kind}${n.parent
 
 /** `hindcast datasets list|show|lineage` */
 export function register(program: Command): void {
-  const datasets = program.command("datasets").description("list and inspect stored dataset versions");
+  const datasets = program.command("datasets").description("List and inspect stored dataset versions");
   datasets
     .command("list")
-    .description("datasets in the store with their versions")
+    .description("Datasets in the store with their versions")
     .option("--store <dir>", "dataset store (default $HINDCAST_STORE or ./.hindcast/datasets)")
     .option("--json", "print as JSON")
     .action((flags: { store?: string; json?: boolean }) => {
@@ -28,7 +28,7 @@ export function register(program: Command): void {
     });
   datasets
     .command("show")
-    .description("the manifest of a version")
+    .description("The manifest of a version")
     .argument("<version>", "NAME@N or NAME@latest")
     .option("--store <dir>", "dataset store (default $HINDCAST_STORE or ./.hindcast/datasets)")
     .action((ref: string, flags: { store?: string }) => {
@@ -36,7 +36,7 @@ export function register(program: Command): void {
     });
   datasets
     .command("lineage")
-    .description("ancestors and descendants of a version")
+    .description("Ancestors and descendants of a version")
     .argument("<version>", "NAME@N or NAME@latest")
     .option("--store <dir>", "dataset store (default $HINDCAST_STORE or ./.hindcast/datasets)")
     .option("--json", "print as JSON")

@@ -5,7 +5,7 @@ import { filterDataset } from "../../data/curate.js";
 export function register(program: Command): void {
   program
     .command("filter")
-    .description("keep rows by time window, policy version or SQL expression, as a child version with lineage")
+    .description("Keep rows by time window, policy version or SQL expression, as a child version with lineage")
     .argument("<version>", "NAME@N or NAME@latest")
     .option("--since <time>", "keep rows with timestamp >= this")
     .option("--until <time>", "keep rows with timestamp < this")

@@ -31,7 +31,7 @@ function progressPrinter(enabled: boolean): ((event: ProgressEvent) => void) | u
 export function register(program: Command): void {
   program
     .command("ingest")
-    .description("validate logged decisions (CSV, JSONL, Parquet) and store them as a new dataset version")
+    .description("Validate logged decisions (CSV, JSONL, Parquet) and store them as a new dataset version")
     .argument("<files...>", "input files")
     .requiredOption("--schema <file>", "dataset schema (JSON or YAML)")
     .requiredOption("--dataset <name>", "dataset name")

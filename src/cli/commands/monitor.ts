@@ -45,7 +45,7 @@ function collect(value: string, previous: string[] = []): string[] {
 export function register(program: Command): void {
   const monitor = program
     .command("monitor")
-    .description("evaluate alert rules (latency/safety burn rates, drift, reward-proxy gap) against the service or a decision log")
+    .description("Evaluate alert rules (latency/safety burn rates, drift, reward-proxy gap) against the service or a decision log")
     .option("--log <path>", "decision log directory (or one JSONL file) to follow")
     .option("--url <url>", "decision service base URL; its /metrics drive the latency and safety burn rates")
     .option("--registry <url>", "registry for offline estimates and promotion history (default $HINDCAST_REGISTRY when set)")
@@ -124,7 +124,7 @@ export function register(program: Command): void {
 
   monitor
     .command("export")
-    .description("write Prometheus alerting rules, an Alertmanager route and Grafana dashboards (executive, on-call, debug)")
+    .description("Write Prometheus alerting rules, an Alertmanager route and Grafana dashboards (executive, on-call, debug)")
     .requiredOption("--out <dir>", "output directory")
     .option("--rules <file>", "rule settings (YAML/JSON)")
     .action((_flags: unknown, command: Command) => {

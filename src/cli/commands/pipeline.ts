@@ -10,10 +10,10 @@ import { codeVersion } from "../version.js";
  * `hindcast pipeline status NAME`: each step's latest status, input hash and outputs, from the registry.
  */
 export function register(program: Command): void {
-  const pipeline = program.command("pipeline").description("declarative retraining loop: logs -> validation -> split -> training sweeps -> OPE gate -> registry");
+  const pipeline = program.command("pipeline").description("Declarative retraining loop: logs -> validation -> split -> training sweeps -> OPE gate -> registry");
   pipeline
     .command("run")
-    .description("run a pipeline file; finished steps with the same inputs are reused, an interrupted run resumes")
+    .description("Run a pipeline file; finished steps with the same inputs are reused, an interrupted run resumes")
     .argument("<file>", "pipeline file (YAML or JSON)")
     .option("--store <dir>", "dataset store (default: the file's store, else $HINDCAST_STORE or ./.hindcast/datasets)")
     .option("--registry <url>", "registry URL (default: the file's registry, else $HINDCAST_REGISTRY or sqlite:.hindcast/registry.db)")
@@ -52,7 +52,7 @@ export function register(program: Command): void {
 
   pipeline
     .command("status")
-    .description("the steps of a pipeline as recorded in the registry")
+    .description("The steps of a pipeline as recorded in the registry")
     .argument("<name>", "pipeline name")
     .option("--registry <url>", "registry URL (default $HINDCAST_REGISTRY or sqlite:.hindcast/registry.db)")
     .option("--token <token>", "registry API token (default $HINDCAST_TOKEN)")

@@ -6,7 +6,7 @@ import { DataError } from "../../data/errors.js";
 export function register(program: Command): void {
   program
     .command("split")
-    .description("split a version's episodes into child dataset versions (NAME-train, NAME-val, NAME-test)")
+    .description("Split a version's episodes into child dataset versions (NAME-train, NAME-val, NAME-test)")
     .argument("<version>", "NAME@N or NAME@latest")
     .option("--by <unit>", "split unit", "episode")
     .requiredOption("--fractions <list>", "comma-separated fractions summing to 1, e.g. 0.8,0.1,0.1")

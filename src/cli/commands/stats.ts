@@ -5,7 +5,7 @@ import { datasetStats, formatStats } from "../../data/stats.js";
 export function register(program: Command): void {
   program
     .command("stats")
-    .description("counts, returns, action coverage, feature and propensity summaries of a dataset version")
+    .description("Counts, returns, action coverage, feature and propensity summaries of a dataset version")
     .argument("<version>", "NAME@N or NAME@latest")
     .option("--store <dir>", "dataset store (default $HINDCAST_STORE or ./.hindcast/datasets)")
     .option("--json", "print the statistics as JSON")

@@ -27,7 +27,7 @@ interface UiFlags {
 export function register(program: Command): void {
   program
     .command("ui")
-    .description("serve the dashboard (datasets, runs, policies, deployments, drift, alerts) at http://HOST:PORT/ui")
+    .description("Serve the dashboard (datasets, runs, policies, deployments, drift, alerts) at http://HOST:PORT/ui")
     .option("--registry <url>", "registry URL (default $HINDCAST_REGISTRY or sqlite:.hindcast/registry.db)")
     .option("--token <token>", "registry API token (default $HINDCAST_TOKEN)")
     .option("--host <host>", "interface to bind", "127.0.0.1")

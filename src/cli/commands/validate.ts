@@ -6,7 +6,7 @@ import { formatIngestReport } from "./ingest.js";
 export function register(program: Command): void {
   program
     .command("validate")
-    .description("re-check a stored dataset version: content hash, row count and every validation rule")
+    .description("Re-check a stored dataset version: content hash, row count and every validation rule")
     .argument("<version>", "NAME@N or NAME@latest")
     .option("--store <dir>", "dataset store (default $HINDCAST_STORE or ./.hindcast/datasets)")
     .option("--json", "print the result as JSON")
