@@ -3,7 +3,7 @@
  * monitor. The monitor keeps its own reader, validated with zod at this edge, so the service can import the
  * monitor's dashboard without an import cycle. Feedback records are joined to their decision (first one wins).
  */
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { MonitorError } from "./errors.js";
@@ -175,43 +175,87 @@ export function parseDecisionLog(sources: Array<{ file: string; text: string }>)
   return accumulator.window();
 }
 
+/** How much of a segment one read takes; a preallocated segment's zero tail is read this far past its records. */
+const TAIL_CHUNK = 64 * 1024;
+
 /**
- * Follows a log directory (or file) as it grows: each `poll()` reads only the bytes appended since the last one,
- * keeps an incomplete last line for the next poll, and picks up new segments.
+ * Follows a log directory (or file) as it grows: each `poll()` reads only the bytes written since the last one,
+ * keeps an incomplete last line for the next poll, and picks up new segments. It works for both segment kinds the
+ * service writes: appended ones grow, and preallocated ones keep a constant size with a zero tail that records
+ * overwrite in place, so a poll reads up to the first NUL byte (no record holds one) and resumes there. A hole left by
+ * a batch that completed before an earlier one is not passed over: the reader waits at its first zero until it is
+ * filled. When a segment is cut back (its zero tail at rotation or close, or a torn line by crash recovery), the
+ * bytes already read stay read and a torn partial line is dropped.
  */
 export class DecisionLogTail {
   readonly accumulator = new DecisionAccumulator();
-  private readonly files = new Map<string, { offset: number; partial: string; lines: number }>();
+  private readonly files = new Map<string, { offset: number; partial: Buffer; lines: number }>();
 
   constructor(readonly path: string) {}
 
-  /** Returns how many bytes were read. */
+  /** Returns how many record bytes were read (zero tails not counted). */
   poll(): number {
     let read = 0;
-    for (const file of decisionLogFiles(this.path)) {
-      const state = this.files.get(file) ?? { offset: 0, partial: "", lines: 0 };
-      this.files.set(file, state);
-      const size = statSync(file).size;
-      if (size <= state.offset) continue;
-      const buffer = Buffer.alloc(size - state.offset);
-      const fd = openSync(file, "r");
+    const present = decisionLogFiles(this.path);
+    // Segments are never renamed, and a removed one (an unused preallocated segment) does not come back.
+    for (const file of this.files.keys()) if (!present.includes(file)) this.files.delete(file);
+    for (const file of present) {
+      let fd: number;
       try {
-        readSync(fd, buffer, 0, buffer.length, state.offset);
+        fd = openSync(file, "r");
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
+        throw new MonitorError("decision_log_unreadable", `cannot read decision log ${file}: ${(error as Error).message}`, { file });
+      }
+      let bytes: Buffer;
+      const state = this.files.get(file) ?? { offset: 0, partial: Buffer.alloc(0), lines: 0 };
+      this.files.set(file, state);
+      try {
+        const size = fstatSync(fd).size;
+        if (size < state.offset) {
+          // Cut back below what was read: only an incomplete last line can have been cut (complete records stay).
+          state.partial = state.partial.subarray(0, Math.max(0, state.partial.length - (state.offset - size)));
+          state.offset = size;
+        }
+        bytes = readUntilZero(fd, state.offset, size);
       } finally {
         closeSync(fd);
       }
-      state.offset = size;
-      read += buffer.length;
-      const text = state.partial + buffer.toString("utf8");
-      const cut = text.lastIndexOf("\n");
-      state.partial = text.slice(cut + 1);
+      if (bytes.length === 0) continue;
+      state.offset += bytes.length;
+      read += bytes.length;
+      const pending = state.partial.length > 0 ? Buffer.concat([state.partial, bytes]) : bytes;
+      const cut = pending.lastIndexOf(0x0a);
+      state.partial = Buffer.from(pending.subarray(cut + 1));
       if (cut < 0) continue;
-      const complete = text.slice(0, cut);
+      const complete = pending.toString("utf8", 0, cut);
       this.accumulator.addText(complete, file, state.lines + 1);
       state.lines += complete.split("\n").length;
     }
     return read;
   }
+}
+
+/** Bytes of a file from `start` up to `size` or its first NUL byte, whichever comes first. */
+function readUntilZero(fd: number, start: number, size: number): Buffer {
+  const chunks: Buffer[] = [];
+  for (let position = start; position < size; ) {
+    const chunk = Buffer.allocUnsafe(Math.min(TAIL_CHUNK, size - position));
+    const count = readSync(fd, chunk, 0, chunk.length, position);
+    if (count === 0) break;
+    const zero = chunk.subarray(0, count).indexOf(0);
+    chunks.push(chunk.subarray(0, zero < 0 ? count : zero));
+    if (zero >= 0) break;
+    position += count;
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/** A segment's text up to its first NUL byte (a preallocated segment's zero tail is not a line). */
+function recordText(file: string): string {
+  const raw = readFileSync(file);
+  const zero = raw.indexOf(0);
+  return raw.toString("utf8", 0, zero < 0 ? raw.length : zero);
 }
 
 function invalid(file: string, line: number, error: z.ZodError): MonitorError {
@@ -224,7 +268,7 @@ function invalid(file: string, line: number, error: z.ZodError): MonitorError {
   });
 }
 
-/** Reads a log directory (or one JSONL file). */
+/** Reads a log directory (or one JSONL file), each segment up to its zero tail if it has one. */
 export function readDecisionWindow(path: string): DecisionWindow {
-  return parseDecisionLog(decisionLogFiles(path).map((file) => ({ file, text: readFileSync(file, "utf8") })));
+  return parseDecisionLog(decisionLogFiles(path).map((file) => ({ file, text: recordText(file) })));
 }

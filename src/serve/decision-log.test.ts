@@ -4,6 +4,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, sta
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DecisionLogTail, readDecisionWindow } from "../monitor/decision-log.js";
 import { DecisionLog, decisionLogSegments, readDecisionLog, recoverDecisionLog, serializeDecisionRecord, type DecisionRecord } from "./decision-log.js";
 
 function tempDir(): string {
@@ -173,10 +174,10 @@ test("the decision-record serialiser writes exactly what JSON.stringify writes",
   for (const record of records) assert.equal(serializeDecisionRecord(record), JSON.stringify(record));
 });
 
-test("by default a live segment's size is its records, so a reader following the size sees each batch", async () => {
+test("with preallocation off a live segment's size is its records, so a reader following the size sees each batch", async () => {
   const dir = tempDir();
   try {
-    const log = new DecisionLog({ dir });
+    const log = new DecisionLog({ dir, preallocate: false });
     const line = (id: string) => JSON.stringify({ kind: "feedback", decisionId: id, ts: 1, reward: 1, late: false, duplicate: false }) + "\n";
     await log.append(JSON.parse(line("a")));
     assert.equal(statSync(log.segmentPath).size, Buffer.byteLength(line("a")));
@@ -204,7 +205,7 @@ test("appended segments never show a hole to a reader following the file, even w
   };
   syncBuiltinESMExports();
   try {
-    const log = new DecisionLog({ dir, maxWritesInFlight: 2 });
+    const log = new DecisionLog({ dir, maxWritesInFlight: 2, preallocate: false });
     const first = log.append({ kind: "feedback", decisionId: "first", ts: 1, reward: 1, late: false, duplicate: false });
     await new Promise((resolve) => setImmediate(resolve));
     const second = log.append({ kind: "feedback", decisionId: "second", ts: 2, reward: 2, late: false, duplicate: false });
@@ -219,6 +220,52 @@ test("appended segments never show a hole to a reader following the file, even w
   } finally {
     fs.write = realWrite;
     syncBuiltinESMExports();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the monitor's live tail sees every record of the default preallocated log exactly once, across rotations and a restart", async () => {
+  const dir = tempDir();
+  try {
+    const decision = (n: number): DecisionRecord => ({
+      kind: "decision", id: `d${n}`, ts: n, deployment: "default", routingKey: `k${n}`, route: "production", policyVersion: "p@1",
+      featureNames: ["x"], state: [n], action: n % 3, probability: 0.5, latencyUs: 20, safety: [],
+    });
+    const tail = new DecisionLogTail(dir);
+    const expected: string[] = [];
+    let n = 0;
+    const run = async (log: DecisionLog, rounds: number): Promise<void> => {
+      for (let round = 0; round < rounds; round++) {
+        const batch = Array.from({ length: 1 + (round % 4) }, () => decision(n++));
+        const pending = batch.map((record) => log.appendLine(serializeDecisionRecord(record)));
+        tail.poll(); // while the batch is queued or in flight
+        await new Promise((resolve) => setImmediate(resolve));
+        tail.poll();
+        await Promise.all(pending);
+        expected.push(...batch.map((record) => record.id));
+        tail.poll();
+        // every answered record is seen, none twice (ids are in ts order)
+        assert.deepEqual(tail.accumulator.window().decisions.map((d) => d.id), expected);
+      }
+    };
+    const first = new DecisionLog({ dir, maxSegmentBytes: 2048 });
+    await run(first, 40);
+    const live = readFileSync(first.segmentPath);
+    assert.equal(live.length, 2048, "the live segment is preallocated");
+    assert.equal(readDecisionWindow(dir).skippedLines, 0);
+    const segments = decisionLogSegments(dir);
+    assert.ok(segments.length >= 3, `rotated ${segments.length} segments`);
+    await first.close();
+    tail.poll();
+    const second = new DecisionLog({ dir, maxSegmentBytes: 2048 });
+    await run(second, 10);
+    await second.close();
+    tail.poll();
+    assert.deepEqual(tail.accumulator.window().decisions.map((d) => d.id), expected);
+    assert.equal(tail.accumulator.skippedLines, 0);
+    for (const path of decisionLogSegments(dir)) assert.equal(readFileSync(path).indexOf(0), -1, `${path} keeps a zero tail after close`);
+    assert.deepEqual(readDecisionLog(dir).records.map((r) => (r.kind === "decision" ? r.id : "")), expected);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -14,12 +14,12 @@ import { ServeError } from "./errors.js";
  * leave a torn last line in the newest segment: it belonged to an unanswered request. A restart first recovers
  * the segments a crashed process left (see `recoverDecisionLog`), then opens a fresh segment.
  *
- * Segments grow by appending, so a reader that follows a live segment by its size (the monitor's tail) sees every
- * record. With `preallocate`, segments are instead created zero-filled to `maxSegmentBytes` and overwritten in place,
- * so a synchronous write needs no file-size journal commit (the WAL trick; 15% to several times faster per write
- * here, noisy). A preallocated segment is cut to its written length when it is rotated away from or the log closes,
- * but while live it has a zero tail and a constant size: readers must stop at the first NUL byte (readDecisionLog
- * does), and a size-based tail would miss records. The next preallocated segment is zero-filled in the background.
+ * By default (`preallocate`) segments are created zero-filled to `maxSegmentBytes` and overwritten in place, so a
+ * synchronous write needs no file-size journal commit (the WAL trick; 15% to several times faster per write here,
+ * noisy). A preallocated segment is cut to its written length when it is rotated away from or the log closes, but
+ * while live it has a zero tail and a constant size: readers stop at the first NUL byte (readDecisionLog, the
+ * monitor's DecisionLogTail and readDecisionWindow do; no record contains one). The next preallocated segment is
+ * zero-filled in the background. With `preallocate: false` segments grow by appending instead.
  *
  * One log directory belongs to one service process at a time (replicas each get their own directory).
  *
@@ -31,7 +31,7 @@ export interface DecisionLogOptions {
   maxSegmentBytes?: number;
   /** fdatasync each batch before resolving it (default true). Only tests of other concerns turn it off. */
   durable?: boolean;
-  /** Zero-fill segments up front and overwrite them in place (default off; see above for what readers must do). */
+  /** Zero-fill segments up front and overwrite them in place (default on; see above for what readers must do). */
   preallocate?: boolean;
   /**
    * Group-commit window: wait this long after the first record of an idle log before writing, so more records
@@ -133,7 +133,7 @@ export class DecisionLog {
     this.dir = options.dir;
     this.maxSegmentBytes = options.maxSegmentBytes ?? 32 * 1024 * 1024;
     this.durable = options.durable ?? true;
-    this.preallocate = options.preallocate ?? false;
+    this.preallocate = options.preallocate ?? true;
     this.commitDelayMs = options.commitDelayMs ?? 0;
     this.maxWrites = Math.max(1, Math.floor(options.maxWritesInFlight ?? DEFAULT_MAX_WRITES));
     this.onBatch = options.onBatch;

@@ -33,8 +33,8 @@ export interface DecisionServiceOptions {
   /** fdatasync each batch (default true). Only tests of non-durability concerns turn it off. */
   durableLog?: boolean;
   /**
-   * Zero-filled log segments overwritten in place (faster durable writes; default off). Live segments then have a
-   * zero tail and a constant size, which a size-following reader such as the monitor's tail does not handle.
+   * Zero-filled log segments overwritten in place (faster durable writes; default on). Live segments then have a
+   * zero tail and a constant size; the log's readers (and the monitor's tail) stop at the first NUL byte.
    */
   preallocateLog?: boolean;
   /** Decision-log batch writes in flight at once (default 2; 1 is classic group commit). */
@@ -124,7 +124,7 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
     dir: options.logDir,
     maxSegmentBytes: options.maxSegmentBytes,
     durable: options.durableLog ?? true,
-    preallocate: options.preallocateLog ?? false,
+    preallocate: options.preallocateLog ?? true,
     maxWritesInFlight: options.logWritesInFlight,
     commitDelayMs: options.commitDelayMs,
     onBatch: (records, seconds) => {

@@ -45,7 +45,7 @@ export function register(program: Command): void {
     .option("--log-dir <dir>", "decision log directory", ".hindcast/decisions")
     .option("--seed <n>", "exploration seed", "1")
     .option("--poll-ms <ms>", "routing poll interval for hot reload", "500")
-    .option("--preallocate-log", "zero-filled log segments overwritten in place: faster durable writes, but a live segment cannot be tailed by size (hindcast monitor)")
+    .option("--no-preallocate-log", "append to log segments instead of zero-filling them up front and overwriting in place (slower durable writes)")
     .action(async (flags: ServeFlags) => {
       let routing: RoutingSource;
       let loader: PolicyLoader;
@@ -71,7 +71,7 @@ export function register(program: Command): void {
         port: Number(flags.port),
         seed: Number(flags.seed),
         pollIntervalMs: Number(flags.pollMs),
-        preallocateLog: flags.preallocateLog ?? false,
+        preallocateLog: flags.preallocateLog ?? true,
         processMetrics: true,
       });
       service.on("alert", (event: AlertEvent) => process.stderr.write(`hindcast serve: alert ${event.kind} ${event.deployment}: ${event.reason}\n`));
