@@ -74,3 +74,70 @@ test("nothing fires before the minimum sample size", () => {
   assert.ok(guard.check());
   assert.equal(guard.state, "breached");
 });
+
+/**
+ * Equal arms, but decisions under one routing key share a per-key reward offset and a per-key failure rate (a busy
+ * day is costly and error-prone under any policy). Keys are sticky to an arm (as the canary split routes them) and
+ * four keys are in flight at once, their decisions interleaved. Returns the number of runs that raised an alarm.
+ */
+function correlatedAlarms(runs: number, passKeys: boolean): number {
+  const keys = 60;
+  const perKey = 40;
+  const active = 4;
+  let alarms = 0;
+  for (let seed = 1; seed <= runs; seed++) {
+    const random = new Random(1000 + seed);
+    const guard = new CanaryGuard(config);
+    const arms = Array.from({ length: keys }, () => (random.next() < 0.5 ? "canary" : "control") as "canary" | "control");
+    const offsets = Array.from({ length: keys }, () => 2 * random.normal());
+    const failRates = Array.from({ length: keys }, () => (random.next() < 0.15 ? 0.3 : 0.01));
+    const remaining = new Array<number>(keys).fill(perKey);
+    let next = active;
+    const inFlight = Array.from({ length: active }, (_, k) => k);
+    let alarm = false;
+    while (inFlight.length > 0 && !alarm) {
+      const slot = Math.floor(random.next() * inFlight.length);
+      const k = inFlight[slot]!;
+      const key = passKeys ? `day-${k}` : undefined;
+      guard.observeDecision(arms[k]!, 0.3, random.next() < failRates[k]!, false, key);
+      guard.observeReward(arms[k]!, offsets[k]! + random.normal(), key);
+      remaining[k] -= 1;
+      if (remaining[k] === 0) {
+        if (next < keys) inFlight[slot] = next++;
+        else inFlight.splice(slot, 1);
+      }
+      if (guard.check()) alarm = true;
+    }
+    if (alarm) alarms += 1;
+  }
+  return alarms;
+}
+
+test("decisions correlated within a routing key: clustering by key keeps false alarms at alpha", () => {
+  const runs = 100;
+  // Treating the decisions as independent (what the guard does without keys when keys interleave) alarms often.
+  const naive = correlatedAlarms(runs, false);
+  assert.ok(naive >= 30, `without keys: ${naive} of ${runs} runs alarmed (the data must be hard for an independence test)`);
+  const clustered = correlatedAlarms(runs, true);
+  // alpha = 0.05 over the whole run; binomial slack as above (mean 5, sd ~2.2).
+  assert.ok(clustered <= 10, `with keys: ${clustered} of ${runs} runs alarmed`);
+});
+
+test("clustering by key still catches a failing and a low-reward canary quickly", () => {
+  for (const kind of ["failing", "poor"] as const) {
+    const random = new Random(kind === "failing" ? 11 : 12);
+    const guard = new CanaryGuard(config);
+    let caught: number | null = null;
+    for (let i = 0; i < 4000 && caught === null; i++) {
+      const key = `day-${Math.floor(i / 40)}`;
+      for (const arm of ["control", "canary"] as const) {
+        const bad = arm === "canary";
+        guard.observeDecision(arm, 0.3, random.next() < (bad && kind === "failing" ? 0.3 : 0.02), false, `${arm}/${key}`);
+        guard.observeReward(arm, random.normal() - (bad && kind === "poor" ? 1 : 0), `${arm}/${key}`);
+      }
+      if (guard.check()) caught = i;
+    }
+    assert.ok(caught !== null, kind);
+    assert.equal(guard.breach?.metric, kind === "failing" ? "errors" : "reward");
+  }
+});
