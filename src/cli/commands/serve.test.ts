@@ -43,6 +43,12 @@ test("hindcast serve answers, logs, obeys the kill switch and stops cleanly; exp
       assert.equal(first.status, 200);
       assert.deepEqual([first.body.action, first.body.route, first.body.probability], [0, "production", 1]);
       assert.equal((await post("/v1/feedback", { decisionId: first.body.decisionId, reward: 0.5 })).status, 200);
+      // the dashboard is mounted in the service: its pages answer, and its live API sees this service's deployment
+      const page = await fetch(`${url}/ui/`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<h1>[^<]+<\/h1>[\s\S]*Last updated/);
+      const deployments = (await (await fetch(`${url}/ui/api/deployments`)).json()) as { deployments: Array<{ name: string }> };
+      assert.deepEqual(deployments.deployments.map((d) => d.name), ["default"]);
       assert.equal((await post("/v1/decide", { routingKey: "a", state: [1] })).body.error.code, "invalid_state");
       assert.equal((await post("/admin/kill", { on: true })).status, 401);
       assert.equal((await post("/admin/kill", { on: true }, "cli-test-token")).status, 200);

@@ -1,7 +1,10 @@
 import type { Command } from "commander";
 import { existsSync, readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
+import { resolveStoreDir } from "../../data/store.js";
+import { dashboardPlugin } from "../../monitor/ui/plugin.js";
 import { openRegistryFromEnv } from "../../registry/index.js";
+import type { Registry } from "../../registry/types.js";
 import { artifactLoader } from "../../serve/artifact-loader.js";
 import type { AlertEvent } from "../../serve/engine.js";
 import { exportDecisionLog } from "../../serve/log-dataset.js";
@@ -21,12 +24,15 @@ interface ServeFlags {
   seed: string;
   pollMs: string;
   preallocateLog?: boolean;
+  ui?: boolean;
+  store?: string;
 }
 
 /**
  * `hindcast serve --registry URL --port P [--settings FILE]`: serve what the registry routes, with the serving
  * rules from the settings file. `hindcast serve --routing FILE`: serve a fixed routing table (policy references are
- * artifact directories; admin token from $HINDCAST_DEPLOYER_TOKEN). Stops cleanly on SIGINT/SIGTERM.
+ * artifact directories; admin token from $HINDCAST_DEPLOYER_TOKEN). The dashboard is mounted at /ui (its live pages
+ * read the service and its log; the registry pages need --registry). Stops cleanly on SIGINT/SIGTERM.
  * `hindcast export-decisions --log DIR --out DIR`: decision log -> data file + schema for `hindcast ingest`.
  */
 export function register(program: Command): void {
@@ -46,10 +52,13 @@ export function register(program: Command): void {
     .option("--seed <n>", "exploration seed", "1")
     .option("--poll-ms <ms>", "routing poll interval for hot reload", "500")
     .option("--no-preallocate-log", "append to log segments instead of zero-filling them up front and overwriting in place (slower durable writes)")
+    .option("--no-ui", "do not mount the dashboard at /ui")
+    .option("--store <dir>", "dataset store for the dashboard's dataset statistics (default $HINDCAST_STORE or .hindcast/datasets)")
     .action(async (flags: ServeFlags) => {
       let routing: RoutingSource;
       let loader: PolicyLoader;
       let close = async (): Promise<void> => undefined;
+      let registry: Registry | undefined;
       if (flags.routing) {
         const text = readFileSync(flags.routing, "utf8");
         const table = (flags.routing.endsWith(".json") ? JSON.parse(text) : parseYaml(text)) as { deployments?: Record<string, never>; killSwitch?: boolean };
@@ -57,11 +66,12 @@ export function register(program: Command): void {
         routing = new MemoryRoutingSource({ deployments: table.deployments ?? {}, killSwitch: table.killSwitch, tokens: token ? { [token]: "deployer" } : {} });
         loader = artifactLoader();
       } else {
-        const registry = await openRegistryFromEnv({ registry: flags.registry, token: flags.token });
+        registry = await openRegistryFromEnv({ registry: flags.registry, token: flags.token });
         const settings = flags.settings && existsSync(flags.settings) ? loadServeSettings(flags.settings) : {};
         routing = new RegistryRoutingSource(registry, settings, { settingsPath: flags.settings });
         loader = registryPolicyLoader(registry);
-        close = () => registry.close();
+        const opened = registry;
+        close = () => opened.close();
       }
       const service = await createDecisionService({
         routing,
@@ -73,10 +83,13 @@ export function register(program: Command): void {
         pollIntervalMs: Number(flags.pollMs),
         preallocateLog: flags.preallocateLog ?? true,
         processMetrics: true,
+        // The service passes itself to the plugin: the live pages read its status, alerts and log.
+        plugins: flags.ui === false ? [] : [{ plugin: dashboardPlugin, options: { prefix: "/ui", registry, store: resolveStoreDir(flags.store) } }],
       });
       service.on("alert", (event: AlertEvent) => process.stderr.write(`hindcast serve: alert ${event.kind} ${event.deployment}: ${event.reason}\n`));
       const { url } = await service.start();
-      process.stdout.write(`serving on ${url}  deployments: ${service.engine.deploymentNames().join(", ") || "(none)"}  log: ${flags.logDir}\n`);
+      const dashboard = flags.ui === false ? "" : `  dashboard: ${url}/ui/`;
+      process.stdout.write(`serving on ${url}  deployments: ${service.engine.deploymentNames().join(", ") || "(none)"}  log: ${flags.logDir}${dashboard}\n`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once("SIGINT", stop);
