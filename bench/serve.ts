@@ -1,7 +1,7 @@
 // Decision service benchmark: `npx tsx bench/serve.ts [--duration S] [--only log-safety,in-process]`.
 // 0. references on the same machine at the same moment: bare Fastify, and our path without fdatasync
 // 1. HTTP decisions/s and p99 with the durable decision log and safety rules on (autocannon, 32 connections, loopback)
-//    (and, for context, the same with preallocated log segments)
+//    (default: preallocated log segments; for context, the same with appended segments, --no-preallocate-log)
 // 2. the same with one canary (10 %) and two shadows
 // 3. in-process decision latency p99 (state parsing, scaling, policy, exploration, OOD guard, safety rules)
 // 4. the durable decision log alone (context: how much of the HTTP figure the disk takes)
@@ -93,8 +93,8 @@ async function runServer(scenario: string, logDir: string): Promise<void> {
     port: 0,
     // Context only: the same work with the log written but not fdatasync'ed, to separate CPU from disk latency.
     durableLog: scenario !== "log-no-fsync",
-    // Context: preallocated segments (faster durable writes; the monitor's size-following tail cannot read them live).
-    preallocateLog: scenario === "log-prealloc",
+    // Preallocated segments are the default; context: appended segments (--no-preallocate-log), slower durable writes.
+    preallocateLog: scenario === "log-append" ? false : undefined,
     logWritesInFlight: process.env["HINDCAST_BENCH_LOG_WRITES"] ? Number(process.env["HINDCAST_BENCH_LOG_WRITES"]) : undefined,
   });
   const { url } = await service.start();
@@ -281,14 +281,14 @@ if (process.argv[2] === "--server") {
   const durationFlag = process.argv.indexOf("--duration");
   const seconds = durationFlag > 0 ? Number(process.argv[durationFlag + 1]) : 8;
   console.log(`decision service bench, loopback, 32 connections, ${seconds} s per scenario (measured under load: shared 2-core machine)`);
-  // --only NAME[,NAME]: run just those parts (bare-fastify, log-no-fsync, log-safety, log-prealloc, canary-shadows, in-process, log-only)
+  // --only NAME[,NAME]: run just those parts (bare-fastify, log-no-fsync, log-safety, log-append, canary-shadows, in-process, log-only)
   const onlyFlag = process.argv.indexOf("--only");
   const only = onlyFlag > 0 ? new Set(process.argv[onlyFlag + 1].split(",")) : null;
   const run = (name: string) => !only || only.has(name);
   if (run("bare-fastify")) await httpScenario("bare-fastify", seconds, { reference: "reference: Fastify returning a constant, 62,000-74,000/s on an idle machine" });
   if (run("log-no-fsync")) await httpScenario("log-no-fsync", seconds, { reference: "context: log and safety on, fdatasync off; not a shipped mode" });
   if (run("log-safety")) await httpScenario("log-safety", seconds, { rps: 26_000, p99: 3 });
-  if (run("log-prealloc")) await httpScenario("log-prealloc", seconds, { reference: "context: log-safety with preallocated segments, not the default" });
+  if (run("log-append")) await httpScenario("log-append", seconds, { reference: "context: log-safety with appended segments (--no-preallocate-log), not the default" });
   if (run("canary-shadows")) await httpScenario("canary-shadows", seconds, { rps: 13_000 });
   if (run("in-process")) await inProcess(50_000);
   if (run("log-only")) for (const writes of [1, 2, 4]) await logOnly(3, writes);
