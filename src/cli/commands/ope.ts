@@ -7,6 +7,8 @@ import { evaluatePolicy, type BoundMethod, type EstimatorName } from "../../ope/
 import { formatReport } from "../../ope/report.js";
 import { resolveTargetPolicy } from "../../ope/targets.js";
 import type { Exploration } from "../../policy/runtime.js";
+import { recordOpeReport } from "../../pipeline/record-evaluation.js";
+import { openRegistryFromEnv } from "../../registry/index.js";
 
 /** Options shared by `ope` and `select`, parsed once here. */
 export interface SharedOpeFlags {
@@ -141,12 +143,26 @@ export function register(program: Command): void {
       .description("Off-policy evaluation of one target policy from logged data")
       .option("--policy <P>", "policy artifact directory, or a built-in policy spec with --env")
       .option("--target-prob-column <C>", "dataset column with the target policy's probability (log-density) of each logged action")
-      .option("--estimators <list>", "comma-separated: is,pdis,wis,wpdis,dr,wdr,dm,fqe,ips,snips,dm-bandit,dr-bandit,sndr,switch-dr", "is,pdis,wis,wpdis"),
-  ).action(async (flags: SharedOpeFlags & { policy?: string; targetProbColumn?: string; estimators: string }) => {
+      .option("--estimators <list>", "comma-separated: is,pdis,wis,wpdis,dr,wdr,dm,fqe,ips,snips,dm-bandit,dr-bandit,sndr,switch-dr", "is,pdis,wis,wpdis")
+      .option("--record <policy>", "store the estimates and the behaviour baseline in the registry for this policy (name@version), where promotion gates read them")
+      .option("--split <name>", "with --record: which split the dataset version is, as the gates name it", "heldout")
+      .option("--registry <url>", "with --record: registry URL (default $HINDCAST_REGISTRY or sqlite:.hindcast/registry.db)")
+      .option("--token <token>", "with --record: registry API token (default $HINDCAST_TOKEN)"),
+  ).action(async (flags: SharedOpeFlags & { policy?: string; targetProbColumn?: string; estimators: string; record?: string; split: string; registry?: string; token?: string }) => {
     if (Boolean(flags.policy) === Boolean(flags.targetProbColumn)) {
       throw new OpeError("invalid_option", "give exactly one of --policy and --target-prob-column", { option: "policy" });
     }
     const shared = parseShared(flags);
+    // With --record, an unknown policy or an unreachable registry fails before the estimation work, not after it.
+    const registry = flags.record ? await openRegistryFromEnv({ registry: flags.registry, token: flags.token }) : null;
+    if (registry && flags.record) {
+      try {
+        await registry.getPolicy(flags.record);
+      } catch (error) {
+        await registry.close();
+        throw error;
+      }
+    }
     const { transitions, columns, qHat, vHat } = await loadForOpe(flags, flags.targetProbColumn ? [flags.targetProbColumn] : []);
     const policy = flags.policy
       ? await resolveTargetPolicy(flags.policy, {
@@ -169,8 +185,13 @@ export function register(program: Command): void {
         vHat,
       });
       process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + "\n" : formatReport(report));
+      if (registry && flags.record) {
+        const records = await recordOpeReport(registry, report, { policy: flags.record, dataset: transitions.manifest, split: flags.split });
+        process.stderr.write(`recorded ${records.length - 1} estimate(s) for ${flags.record} and the behaviour baseline on ${transitions.manifest.name}@${transitions.manifest.version} (split "${flags.split}")\n`);
+      }
     } finally {
       await policy?.close();
+      await registry?.close();
     }
   });
 }

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { createAlgorithm, algorithmNames } from "../../algos/registry.js";
 import { readConfigFile } from "../../algos/config.js";
 import { AlgoError } from "../../algos/errors.js";
@@ -12,6 +12,8 @@ import { rollout } from "../../envs/rollout.js";
 import { evaluatePolicy } from "../../ope/evaluate.js";
 import type { EstimatorName } from "../../ope/evaluate.js";
 import { codeVersion } from "../version.js";
+import { registerArtifact, trackRun, type RunTracker } from "../../pipeline/track-run.js";
+import { openRegistryFromEnv } from "../../registry/index.js";
 
 interface TrainOptions {
   algo: string;
@@ -35,6 +37,10 @@ interface TrainOptions {
   threads: number;
   progress: boolean;
   json?: boolean;
+  track: boolean;
+  register?: string;
+  registry?: string;
+  token?: string;
 }
 
 /**
@@ -66,6 +72,10 @@ export function register(program: Command): void {
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: up to 2, i.e. both cores of this machine)", positiveInteger("threads"), Math.min(2, availableParallelism()))
     .option("--no-progress", "no progress bar")
     .option("--json", "print the summary as JSON")
+    .option("--no-track", "do not record the run (config, seed, dataset version, metrics, artifacts) in the registry")
+    .option("--register <name>", "register the trained policy as a new version of NAME, linked to its run")
+    .option("--registry <url>", "registry URL: sqlite:PATH or postgres://... (default $HINDCAST_REGISTRY or sqlite:.hindcast/registry.db)")
+    .option("--token <token>", "API token for a shared registry (default $HINDCAST_TOKEN)")
     .action(async (options: TrainOptions) => {
       const base = options.config ? await readConfigFile(options.config) : {};
       const algorithm = createAlgorithm(options.algo, { base, assignments: options.set, source: options.config ?? "--set" });
@@ -73,7 +83,11 @@ export function register(program: Command): void {
       const dataset = { name: transitions.manifest.name, version: transitions.manifest.version, hash: transitions.manifest.contentHash };
       const out = options.out ?? join("runs", `${algorithm.name}-${dataset.name}-v${dataset.version}-s${options.seed}`);
       const evaluate = options.eval ? buildEvaluator(options, transitions, algorithm.config.gamma) : undefined;
-      const result = await algorithm.fit(transitions, {
+      if (options.register && !options.track) throw new AlgoError("config_invalid", "--register needs the run tracked in the registry (drop --no-track)", { option: "register" });
+      const registry = options.track ? await openRegistryFromEnv({ registry: options.registry, token: options.token }) : null;
+      const policyDir = join(out, "policy");
+      const fitAndSave = async (tracker: RunTracker | null) => {
+        const fitted = await algorithm.fit(transitions, {
         steps: options.steps,
         seed: options.seed,
         outDir: out,
@@ -86,13 +100,40 @@ export function register(program: Command): void {
         dataset,
         codeVersion: codeVersion(),
         threads: options.threads,
+        onProgress: tracker ? (event) => tracker.log(event.step, { ...event.losses, ...event.evaluation }) : undefined,
       });
-      const policyDir = join(out, "policy");
-      const manifest = await algorithm.save(policyDir);
-      await algorithm.releasePolicy();
+        const saved = await algorithm.save(policyDir);
+        await algorithm.releasePolicy();
+        return { fitted, saved };
+      };
+      let runId: number | null = null;
+      let policyRef: string | null = null;
+      let outcome: Awaited<ReturnType<typeof fitAndSave>>;
+      if (registry) {
+        try {
+          const tracked = await trackRun(
+            registry,
+            { algorithm: algorithm.name, config: algorithm.config as unknown as Record<string, unknown>, seed: options.seed, dataset: transitions.manifest, codeVersion: codeVersion(), artifacts: { run: resolve(out), policy: resolve(policyDir) } },
+            fitAndSave,
+          );
+          outcome = tracked.result;
+          runId = tracked.run.id;
+          if (options.register) {
+            const record = await registerArtifact(registry, options.register, resolve(policyDir), outcome.saved, runId);
+            policyRef = `${record.name}@${record.version}`;
+          }
+        } finally {
+          await registry.close();
+        }
+      } else {
+        outcome = await fitAndSave(null);
+      }
+      const { fitted: result, saved: manifest } = outcome;
       const summary = {
         run: out,
+        runId,
         policy: policyDir,
+        registered: policyRef,
         bestPolicy: result.best ? join(out, "checkpoints", "best", "policy") : null,
         algorithm: algorithm.name,
         dataset: `${dataset.name}@${dataset.version}`,
@@ -110,7 +151,7 @@ export function register(program: Command): void {
         .join(" ");
       process.stdout.write(
         `trained ${summary.algorithm} on ${summary.dataset} for ${summary.steps} steps${summary.resumedFrom ? ` (resumed at ${summary.resumedFrom})` : ""}\n` +
-          `  run:    ${summary.run}\n  policy: ${summary.policy}\n` +
+          `  run:    ${summary.run}${runId !== null ? ` (registry run ${runId})` : ""}\n  policy: ${summary.policy}${policyRef ? ` (registered as ${policyRef})` : ""}\n` +
           (summary.best ? `  best:   ${summary.bestPolicy} (step ${summary.best.step}, score ${Number(summary.best.score.toPrecision(5))})\n` : "") +
           `  final:  ${losses}\n`,
       );
