@@ -83,6 +83,16 @@ for (const preallocate of [false, true]) test(`kill -9 under load loses no answe
     const after = readDecisionLog(dir).records.filter((r) => r.kind === "decision").map((r) => (r.kind === "decision" ? r.id : ""));
     assert.ok(after.includes(id));
     for (const answeredId of answered) assert.ok(after.includes(answeredId));
+
+    // Restarts do not pile up zero-filled segments: each one repairs (or removes) what the previous run left.
+    const segmentsSecondRun = decisionLogSegments(dir).filter((path) => !segmentsBefore.has(path));
+    const third = await startServer(dir, preallocate);
+    const thirdExit = new Promise<void>((resolve) => third.child.once("exit", () => resolve()));
+    third.child.kill("SIGKILL");
+    await thirdExit;
+    const zeroTailed = decisionLogSegments(dir).filter((path) => readFileSync(path).indexOf(0) >= 0);
+    assert.ok(zeroTailed.every((path) => !segmentsBefore.has(path) && !segmentsSecondRun.includes(path)), zeroTailed.join(", "));
+    assert.ok(zeroTailed.length <= (preallocate ? 2 : 0), zeroTailed.join(", "));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
