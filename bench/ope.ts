@@ -5,7 +5,7 @@
  * Run: npx tsx bench/ope.ts
  */
 import { bootstrap } from "../src/ope/intervals.js";
-import { SeededRandom } from "../src/ope/random.js";
+import { Rng } from "../src/random/index.js";
 import {
   doublyRobust,
   perDecisionIS,
@@ -20,7 +20,7 @@ import { importanceRatios } from "../src/ope/weights.js";
 const rows = 1_000_000;
 const horizon = 100;
 const episodes = rows / horizon;
-const random = new SeededRandom(1);
+const random = new Rng(1);
 const behaviorProb = new Float64Array(rows);
 const targetProb = new Float64Array(rows);
 const rewards = new Float32Array(rows);

@@ -4,7 +4,7 @@
 import { readdirSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 
-const HOT_PATHS = ["ingest", "train-step", "inference", "algos", "ope", "envs", "serve", "drift", "registry"];
+const HOT_PATHS = ["ingest", "train-step", "inference", "algos", "ope", "envs", "serve", "drift", "registry", "random"];
 const args = process.argv.slice(2);
 const available = readdirSync(new URL("../bench/", import.meta.url))
   .filter((f) => f.endsWith(".ts"))

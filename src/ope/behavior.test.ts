@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Transitions } from "../data/transitions.js";
 import { estimateBehaviorPolicy } from "./behavior.js";
-import { SeededRandom } from "./random.js";
+import { Rng } from "../random/index.js";
 
 function logs(size: number, actions: Int32Array | Float32Array, observations: Float32Array, space: Transitions["actionSpace"]): Transitions {
   return {
@@ -24,7 +24,7 @@ function logs(size: number, actions: Int32Array | Float32Array, observations: Fl
 
 test("behaviour cloning recovers a state-dependent discrete policy", () => {
   // P(a = 1 | x) = 0.9 when x > 0, 0.2 otherwise.
-  const random = new SeededRandom(1);
+  const random = new Rng(1);
   const size = 4000;
   const observations = Float32Array.from({ length: size }, () => (random.uniform() < 0.5 ? 1 : -1));
   const actions = Int32Array.from(observations, (x) => (random.uniform() < (x > 0 ? 0.9 : 0.2) ? 1 : 0));
@@ -38,7 +38,7 @@ test("behaviour cloning recovers a state-dependent discrete policy", () => {
 
 test("behaviour cloning fits a linear-Gaussian continuous policy", () => {
   // a = 2x + N(0, 0.5^2): log-density of the logged action = -0.5 log(2 pi 0.25) - (a - 2x)^2 / 0.5.
-  const random = new SeededRandom(2);
+  const random = new Rng(2);
   const size = 4000;
   const observations = Float32Array.from({ length: size }, () => random.uniform() * 2 - 1);
   const normal = () => Math.sqrt(-2 * Math.log(1 - random.uniform())) * Math.cos(2 * Math.PI * random.uniform());

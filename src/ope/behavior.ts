@@ -1,6 +1,6 @@
 import type { Transitions } from "../data/transitions.js";
 import { OpeError } from "./errors.js";
-import { SeededRandom } from "./random.js";
+import { Rng } from "../random/index.js";
 
 /**
  * An estimated behaviour policy for logs without propensities (behaviour cloning). Discrete actions: multinomial
@@ -36,7 +36,7 @@ function standardization(observations: Float32Array, dim: number, rows: Int32Arr
 
 function sampleRows(size: number, maxRows: number, seed: number): Int32Array {
   if (size <= maxRows) return Int32Array.from({ length: size }, (_, i) => i);
-  const random = new SeededRandom(seed);
+  const random = new Rng(seed);
   const rows = new Int32Array(maxRows);
   for (let i = 0; i < maxRows; i++) rows[i] = random.int(size);
   return rows;

@@ -4,14 +4,14 @@ import type { Transitions } from "../data/transitions.js";
 import { evaluatePolicy } from "./evaluate.js";
 import { formatReport, formatSelection } from "./report.js";
 import { selectPolicies } from "./select.js";
-import { SeededRandom } from "./random.js";
+import { Rng } from "../random/index.js";
 
 /**
  * One-step episodes, two actions, reward = the action index, behaviour uniform (0.5 each).
  * A target that takes action 1 with probability p has true value p.
  */
 function coinLogs(episodes: number, seed: number, withPropensities = true): Transitions {
-  const random = new SeededRandom(seed);
+  const random = new Rng(seed);
   const actions = Int32Array.from({ length: episodes }, () => (random.uniform() < 0.5 ? 1 : 0));
   return {
     size: episodes,

@@ -4,7 +4,7 @@ import type { Transitions } from "../data/transitions.js";
 import type { TargetPolicy } from "./evaluate.js";
 import { evaluatePolicy } from "./evaluate.js";
 import { fitFqe } from "./fqe.js";
-import { SeededRandom } from "./random.js";
+import { Rng } from "../random/index.js";
 
 /*
  * Two-step episodes: s0 has feature 0, s1 has feature 1 (terminal after s1). Two actions, reward = action index,
@@ -12,7 +12,7 @@ import { SeededRandom } from "./random.js";
  *   Q(s1, a) = a,  V(s1) = 0.8;  Q(s0, a) = a + 0.5 * 0.8 = a + 0.4,  V(s0) = 0.8 + 0.4 = 1.2.
  */
 function twoStepLogs(episodes: number): Transitions {
-  const random = new SeededRandom(3);
+  const random = new Rng(3);
   const size = 2 * episodes;
   const actions = Int32Array.from({ length: size }, () => (random.uniform() < 0.5 ? 1 : 0));
   const observations = Float32Array.from({ length: size }, (_, i) => i % 2);
@@ -83,7 +83,7 @@ test("a cut-off last step without a logged successor is not bootstrapped from it
 });
 
 test("continuous FQE: one-step reward = action, deterministic target 0.5", async () => {
-  const random = new SeededRandom(4);
+  const random = new Rng(4);
   const size = 300;
   const actions = Float32Array.from({ length: size }, () => 2 * random.uniform() - 1);
   const transitions: Transitions = {

@@ -1,6 +1,6 @@
 import { OpeError } from "./errors.js";
 import type { PointEstimate } from "./estimate.js";
-import { SeededRandom, streamSeed } from "./random.js";
+import { Rng, streamSeed } from "../random/index.js";
 
 /**
  * Uncertainty for off-policy estimates: percentile bootstrap over episodes (seeded) and one-sided high-confidence
@@ -44,7 +44,7 @@ function quantileSorted(sorted: Float64Array, probability: number): number {
 }
 
 /** Mean of values resampled with replacement, B times, for values given per episode. */
-function resampleMeans(values: Float64Array, resamples: number, random: SeededRandom): Float64Array {
+function resampleMeans(values: Float64Array, resamples: number, random: Rng): Float64Array {
   const n = values.length;
   const replicates = new Float64Array(resamples);
   const draws = new Int32Array(n);
@@ -64,8 +64,9 @@ export function bootstrap(estimate: PointEstimate, options: BootstrapOptions): B
     throw new OpeError("invalid_bootstrap", `bootstrap resamples must be an integer >= 2, got ${resamples}`, { estimator: estimate.estimator });
   }
   if (!(level > 0 && level < 1)) throw new OpeError("invalid_level", `interval level must be in (0, 1), got ${level}`);
-  const random = new SeededRandom(streamSeed(seed, estimate.estimator));
   const n = estimate.episodes;
+  if (n < 1) throw new OpeError("no_episodes", "bootstrap needs at least one episode", { estimator: estimate.estimator });
+  const random = new Rng(streamSeed(seed, estimate.estimator));
   let replicates: Float64Array;
   let method: string;
   const resample = estimate.resample;
@@ -275,7 +276,7 @@ export function thomasLowerBound(values: Float64Array, confidence: number, seed:
   if (n < 40) return { value: 0, confidence, method: `${method}: too few episodes (${n}), bound is the trivial 0` };
   const order = new Int32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  const random = new SeededRandom(streamSeed(seed, "thomas2015"));
+  const random = new Rng(streamSeed(seed, "thomas2015"));
   for (let i = n - 1; i > 0; i--) {
     const j = random.int(i + 1);
     const swap = order[i];

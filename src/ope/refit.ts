@@ -1,7 +1,7 @@
 import { actionDim, type Transitions } from "../data/transitions.js";
 import { OpeError } from "./errors.js";
 import type { BootstrapResult } from "./intervals.js";
-import { SeededRandom, streamSeed } from "./random.js";
+import { Rng, streamSeed } from "../random/index.js";
 
 /**
  * Model-refit bootstrap for model-based estimators (FQE/DM, DR, WDR, bandit DM/DR): each resample of episodes gets
@@ -77,8 +77,9 @@ export async function refitBootstrap(
     throw new OpeError("invalid_bootstrap", `model-refit bootstrap resamples must be an integer >= 2, got ${resamples}`);
   }
   if (!(level > 0 && level < 1)) throw new OpeError("invalid_level", `interval level must be in (0, 1), got ${level}`);
-  const random = new SeededRandom(streamSeed(seed, "model-refit"));
   const episodes = transitions.episodeStarts.length - 1;
+  if (episodes < 1) throw new OpeError("no_episodes", "the model-refit bootstrap needs at least one episode");
+  const random = new Rng(streamSeed(seed, "model-refit"));
   const draws = new Int32Array(episodes);
   const replicates = new Map(estimators.map((name) => [name, new Float64Array(resamples)]));
   for (let b = 0; b < resamples; b++) {

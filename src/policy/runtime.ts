@@ -14,6 +14,7 @@
 import * as ort from "onnxruntime-node";
 import type { PolicyManifest } from "./manifest.js";
 import { PolicyError } from "./errors.js";
+import { Rng } from "../random/index.js";
 import { readPolicyArtifact } from "./artifact.js";
 import { actionFromUnit, actionLogJacobian, actionToUnit, standardize } from "./scalers.js";
 
@@ -124,7 +125,7 @@ class OnnxPolicy implements Policy {
   readonly observationDim: number;
   private readonly outputWidth: number;
   private readonly actionDim: number;
-  private rngState: number;
+  private readonly rng: Rng;
 
   constructor(
     readonly manifest: PolicyManifest,
@@ -137,7 +138,7 @@ class OnnxPolicy implements Policy {
     this.actionDim = space.kind === "discrete" ? 1 : space.low.length;
     this.outputWidth =
       space.kind === "discrete" ? space.n : manifest.onnx.outputKind === "gaussian" ? 2 * this.actionDim : this.actionDim;
-    this.rngState = seed >>> 0;
+    this.rng = new Rng(seed);
   }
 
   /** Checks shape and finiteness; returns the number of rows. */
@@ -299,7 +300,7 @@ class OnnxPolicy implements Policy {
     if (this.exploration.kind === "greedy") return argmax(output, r * n, n);
     const distribution = new Float64Array(n);
     this.distributionRow(output, r, distribution);
-    const u = this.uniform();
+    const u = this.rng.uniform();
     let cumulative = 0;
     for (let a = 0; a < n; a++) {
       cumulative += distribution[a];
@@ -318,10 +319,10 @@ class OnnxPolicy implements Policy {
       const center = output[base + j];
       if (gaussianOutput) {
         const std = Math.exp(clamp(output[base + d + j], LOG_STD_MIN, LOG_STD_MAX));
-        unit[j] = Math.tanh(this.exploration.kind === "gaussian" ? center + std * this.normal() : center);
+        unit[j] = Math.tanh(this.exploration.kind === "gaussian" ? center + std * this.rng.normal() : center);
       } else {
         const std = this.exploration.kind === "gaussian" ? (this.exploration.std ?? 0) : 0;
-        unit[j] = clamp(center + (std > 0 ? std * this.normal() : 0), -1, 1);
+        unit[j] = clamp(center + (std > 0 ? std * this.rng.normal() : 0), -1, 1);
       }
     }
     actionFromUnit(unit, space.low, space.high, out);
@@ -357,20 +358,6 @@ class OnnxPolicy implements Policy {
       densities[r] = total - logJacobian;
     }
     return densities;
-  }
-
-  /** mulberry32: a small, seeded generator for exploration sampling at serving time. */
-  private uniform(): number {
-    this.rngState = (this.rngState + 0x6d2b79f5) >>> 0;
-    let t = this.rngState;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  private normal(): number {
-    const u1 = Math.max(this.uniform(), 1e-12);
-    return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * this.uniform());
   }
 }
 

@@ -8,7 +8,8 @@ import { argmax, boxProbability, continuousStd, discreteDistribution, float32Dec
 import { CanaryGuard, type Arm, type GuardBreach } from "./guard.js";
 import type { ServeMetrics } from "./metrics.js";
 import { constantPolicy, incompatibility, type DecisionPolicy, type PolicyLoader, type PolicyOutput } from "./policy.js";
-import { Random, stableUnit } from "./random.js";
+import { Rng } from "../random/index.js";
+import { stableUnit } from "./routing-hash.js";
 import { compileOodGuard, compileSafety, type CompiledSafety, type OodGuard } from "./safety.js";
 
 /**
@@ -145,7 +146,7 @@ export class DecisionEngine extends EventEmitter {
   private readonly loader: PolicyLoader;
   private readonly log: DecisionLog;
   private readonly metrics: ServeMetrics;
-  private readonly random: Random;
+  private readonly random: Rng;
   private readonly decisionMemory: number;
   private readonly feedbackWindowMs: number;
   private readonly nonce: string;
@@ -169,7 +170,7 @@ export class DecisionEngine extends EventEmitter {
     this.loader = options.loader;
     this.log = options.log;
     this.metrics = options.metrics;
-    this.random = new Random(options.seed ?? 1);
+    this.random = new Rng(options.seed ?? 1);
     this.decisionMemory = Math.max(1, options.decisionMemory ?? 250_000);
     this.recent = new Array(this.decisionMemory);
     this.feedbackWindowMs = options.feedbackWindowMs ?? 24 * 3600 * 1000;

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { boxProbability, discreteDistribution, gaussianLogDensity, normalCdf, sampleDiscrete, sampleGaussian } from "./exploration.js";
-import { Random, stableUnit } from "./random.js";
+import { Rng } from "../random/index.js";
+import { stableUnit } from "./routing-hash.js";
 
 test("greedy puts all mass on the best action", () => {
   assert.deepEqual(Array.from(discreteDistribution([0.1, 2, -1], { kind: "greedy" })), [0, 1, 0]);
@@ -25,7 +26,7 @@ test("softmax with temperature matches the textbook formula", () => {
 
 test("sampling frequencies follow the distribution, and the same seed repeats", () => {
   const probs = Float64Array.from([0.1, 0.6, 0.3]);
-  const random = new Random(7);
+  const random = new Rng(7);
   const counts = [0, 0, 0];
   const draws = 30_000;
   const first: number[] = [];
@@ -35,12 +36,12 @@ test("sampling frequencies follow the distribution, and the same seed repeats", 
     if (i < 20) first.push(a);
   }
   for (let a = 0; a < 3; a++) assert.ok(Math.abs(counts[a] / draws - probs[a]) < 0.015, `action ${a}: ${counts[a] / draws}`);
-  const again = new Random(7);
+  const again = new Rng(7);
   assert.deepEqual(first, Array.from({ length: 20 }, () => sampleDiscrete(probs, again)));
 });
 
 test("gaussian noise has the configured spread and the log-density is exact", () => {
-  const random = new Random(3);
+  const random = new Rng(3);
   const mean = [1, -2];
   const std = Float64Array.from([0.5, 2]);
   let sum = 0;
@@ -70,7 +71,7 @@ test("box probability agrees with Monte Carlo", () => {
   const std = Float64Array.from([1, 0.5]);
   const low = Float64Array.from([-0.5, 0.8]);
   const high = Float64Array.from([2, 10]);
-  const random = new Random(11);
+  const random = new Rng(11);
   let inside = 0;
   const n = 40_000;
   for (let i = 0; i < n; i++) {

@@ -1,6 +1,6 @@
 import type { Exploration } from "./config.js";
 import type { PolicyOutput } from "./policy.js";
-import type { Random } from "./random.js";
+import type { Rng } from "../random/index.js";
 
 /**
  * Turns a policy's output into the distribution the service samples from, per the deployment's exploration
@@ -38,8 +38,8 @@ export function argmax(values: ArrayLike<number>): number {
   return best;
 }
 
-export function sampleDiscrete(probs: Float64Array, random: Random): number {
-  const u = random.next();
+export function sampleDiscrete(probs: Float64Array, random: Rng): number {
+  const u = random.uniform();
   let cumulative = 0;
   for (let a = 0; a < probs.length; a++) {
     cumulative += probs[a];
@@ -61,7 +61,7 @@ export function continuousStd(output: Extract<PolicyOutput, { kind: "continuous"
   return std;
 }
 
-export function sampleGaussian(mean: ArrayLike<number>, std: Float64Array, random: Random): Float64Array {
+export function sampleGaussian(mean: ArrayLike<number>, std: Float64Array, random: Rng): Float64Array {
   const action = new Float64Array(mean.length);
   for (let d = 0; d < mean.length; d++) action[d] = std[d] > 0 ? mean[d] + std[d] * random.normal() : mean[d];
   return action;

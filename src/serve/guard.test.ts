@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { guardSchema } from "./config.js";
 import { CanaryGuard } from "./guard.js";
-import { Random } from "./random.js";
+import { Rng } from "../random/index.js";
 
 const config = guardSchema.parse({ alpha: 0.05, minSamples: 100 });
 
@@ -10,9 +10,9 @@ const config = guardSchema.parse({ alpha: 0.05, minSamples: 100 });
 function run(
   seed: number,
   steps: number,
-  draw: (random: Random, arm: "control" | "canary") => { latency: number; failed: boolean; intervened: boolean; reward: number },
+  draw: (random: Rng, arm: "control" | "canary") => { latency: number; failed: boolean; intervened: boolean; reward: number },
 ) {
-  const random = new Random(seed);
+  const random = new Rng(seed);
   const guard = new CanaryGuard(config);
   for (let i = 0; i < steps; i++) {
     for (const arm of ["control", "canary"] as const) {
@@ -26,10 +26,10 @@ function run(
   return null;
 }
 
-const healthy = (random: Random) => ({
-  latency: 0.2 + 0.1 * random.next() + (random.next() < 0.03 ? 2 : 0),
-  failed: random.next() < 0.02,
-  intervened: random.next() < 0.05,
+const healthy = (random: Rng) => ({
+  latency: 0.2 + 0.1 * random.uniform() + (random.uniform() < 0.03 ? 2 : 0),
+  failed: random.uniform() < 0.02,
+  intervened: random.uniform() < 0.05,
   reward: random.normal(),
 });
 
@@ -42,23 +42,23 @@ test("equal arms rarely raise a false alarm under continuous monitoring", () => 
 });
 
 test("a slow canary is caught on latency", () => {
-  const result = run(5, 3000, (random, arm) => ({ ...healthy(random), latency: arm === "canary" ? 1 + random.next() : healthy(random).latency }));
+  const result = run(5, 3000, (random, arm) => ({ ...healthy(random), latency: arm === "canary" ? 1 + random.uniform() : healthy(random).latency }));
   assert.ok(result);
   assert.equal(result.breach.metric, "latency");
   assert.ok(result.breach.canaryMean > result.breach.controlMean);
 });
 
 test("a failing canary is caught on errors, a low-reward canary on reward", () => {
-  const failing = run(6, 3000, (random, arm) => ({ ...healthy(random), failed: random.next() < (arm === "canary" ? 0.3 : 0.02) }));
+  const failing = run(6, 3000, (random, arm) => ({ ...healthy(random), failed: random.uniform() < (arm === "canary" ? 0.3 : 0.02) }));
   assert.equal(failing?.breach.metric, "errors");
   const poor = run(7, 3000, (random, arm) => ({ ...healthy(random), reward: random.normal() - (arm === "canary" ? 0.5 : 0) }));
   assert.equal(poor?.breach.metric, "reward");
-  const unsafe = run(8, 3000, (random, arm) => ({ ...healthy(random), intervened: random.next() < (arm === "canary" ? 0.3 : 0.05) }));
+  const unsafe = run(8, 3000, (random, arm) => ({ ...healthy(random), intervened: random.uniform() < (arm === "canary" ? 0.3 : 0.05) }));
   assert.equal(unsafe?.breach.metric, "interventions");
 });
 
 test("a better canary never trips the one-sided test", () => {
-  const better = run(9, 3000, (random, arm) => ({ ...healthy(random), reward: random.normal() + (arm === "canary" ? 1 : 0), failed: arm === "control" && random.next() < 0.2 }));
+  const better = run(9, 3000, (random, arm) => ({ ...healthy(random), reward: random.normal() + (arm === "canary" ? 1 : 0), failed: arm === "control" && random.uniform() < 0.2 }));
   assert.equal(better, null);
 });
 
@@ -86,20 +86,20 @@ function correlatedAlarms(runs: number, passKeys: boolean): number {
   const active = 4;
   let alarms = 0;
   for (let seed = 1; seed <= runs; seed++) {
-    const random = new Random(1000 + seed);
+    const random = new Rng(1000 + seed);
     const guard = new CanaryGuard(config);
-    const arms = Array.from({ length: keys }, () => (random.next() < 0.5 ? "canary" : "control") as "canary" | "control");
+    const arms = Array.from({ length: keys }, () => (random.uniform() < 0.5 ? "canary" : "control") as "canary" | "control");
     const offsets = Array.from({ length: keys }, () => 2 * random.normal());
-    const failRates = Array.from({ length: keys }, () => (random.next() < 0.15 ? 0.3 : 0.01));
+    const failRates = Array.from({ length: keys }, () => (random.uniform() < 0.15 ? 0.3 : 0.01));
     const remaining = new Array<number>(keys).fill(perKey);
     let next = active;
     const inFlight = Array.from({ length: active }, (_, k) => k);
     let alarm = false;
     while (inFlight.length > 0 && !alarm) {
-      const slot = Math.floor(random.next() * inFlight.length);
+      const slot = Math.floor(random.uniform() * inFlight.length);
       const k = inFlight[slot]!;
       const key = passKeys ? `day-${k}` : undefined;
-      guard.observeDecision(arms[k]!, 0.3, random.next() < failRates[k]!, false, key);
+      guard.observeDecision(arms[k]!, 0.3, random.uniform() < failRates[k]!, false, key);
       guard.observeReward(arms[k]!, offsets[k]! + random.normal(), key);
       remaining[k] -= 1;
       if (remaining[k] === 0) {
@@ -125,14 +125,14 @@ test("decisions correlated within a routing key: clustering by key keeps false a
 
 test("clustering by key still catches a failing and a low-reward canary quickly", () => {
   for (const kind of ["failing", "poor"] as const) {
-    const random = new Random(kind === "failing" ? 11 : 12);
+    const random = new Rng(kind === "failing" ? 11 : 12);
     const guard = new CanaryGuard(config);
     let caught: number | null = null;
     for (let i = 0; i < 4000 && caught === null; i++) {
       const key = `day-${Math.floor(i / 40)}`;
       for (const arm of ["control", "canary"] as const) {
         const bad = arm === "canary";
-        guard.observeDecision(arm, 0.3, random.next() < (bad && kind === "failing" ? 0.3 : 0.02), false, `${arm}/${key}`);
+        guard.observeDecision(arm, 0.3, random.uniform() < (bad && kind === "failing" ? 0.3 : 0.02), false, `${arm}/${key}`);
         guard.observeReward(arm, random.normal() - (bad && kind === "poor" ? 1 : 0), `${arm}/${key}`);
       }
       if (guard.check()) caught = i;
