@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -265,6 +266,37 @@ test("the monitor's live tail sees every record of the default preallocated log 
     assert.equal(tail.accumulator.skippedLines, 0);
     for (const path of decisionLogSegments(dir)) assert.equal(readFileSync(path).indexOf(0), -1, `${path} keeps a zero tail after close`);
     assert.deepEqual(readDecisionLog(dir).records.map((r) => (r.kind === "decision" ? r.id : "")), expected);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a restart reuses a zero-filled segment a crashed process never wrote to, instead of zero-filling another", async () => {
+  const dir = tempDir();
+  try {
+    const deadPid = spawnSync(process.execPath, ["-e", ""]).pid; // exited: its segments are a crashed writer's
+    const line = JSON.stringify({ kind: "feedback", decisionId: "a", ts: 1, reward: 1, late: false, duplicate: false }) + "\n";
+    const unused = join(dir, `decisions-0000000000001-${deadPid}-0001.jsonl`);
+    const torn = join(dir, `decisions-0000000000002-${deadPid}-0002.jsonl`);
+    const otherSize = join(dir, `decisions-0000000000003-${deadPid}-0003.jsonl`);
+    writeFileSync(unused, Buffer.alloc(4096));
+    writeFileSync(torn, Buffer.concat([Buffer.from(line.slice(0, 12)), Buffer.alloc(4096 - 12)])); // no complete record
+    writeFileSync(otherSize, Buffer.alloc(2048));
+    const inode = statSync(unused).ino;
+    const log = new DecisionLog({ dir, maxSegmentBytes: 4096 });
+    assert.deepEqual(log.recovered.removed, [torn, otherSize]);
+    assert.equal(statSync(log.segmentPath).ino, inode, "the unused segment is taken over");
+    assert.equal(statSync(log.segmentPath).size, 4096);
+    assert.deepEqual(decisionLogSegments(dir), [log.segmentPath]);
+    await log.append(JSON.parse(line));
+    await log.close();
+    assert.equal(readFileSync(log.segmentPath, "utf8"), line);
+    // with preallocation off nothing is reused: an unused zero-filled segment is removed
+    writeFileSync(unused, Buffer.alloc(4096));
+    const appended = new DecisionLog({ dir, maxSegmentBytes: 4096, preallocate: false });
+    assert.deepEqual(appended.recovered.removed, [unused]);
+    await appended.close();
+    assert.deepEqual(readDecisionLog(dir).records.map((r) => (r.kind === "feedback" ? r.decisionId : "")), ["a"]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
