@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Transitions } from "../data/transitions.js";
 import { evaluatePolicy, type TargetPolicy } from "./evaluate.js";
-import { resampleEpisodes } from "./refit.js";
+import { refitBootstrap, resampleEpisodes } from "./refit.js";
 
 /** Episodes of given lengths; reward of row i is i, observation i*10, continuous 2-d action (i, -i). */
 function logs(lengths: number[], rewards?: number[]): Transitions {
@@ -75,4 +75,13 @@ test("model-refit bootstrap: each resample refits the model, so the interval car
   // Same seed, same interval.
   const again = await evaluatePolicy({ ...common, bootstrap: { resamples: 400, seed: 3, refitModel: 400 } });
   assert.deepEqual(again.estimates.map((e) => e.interval), refit.estimates.map((e) => e.interval));
+});
+
+test("model-refit bootstrap of a dataset without episodes is a coded error, and nothing is refitted", async () => {
+  let refits = 0;
+  await assert.rejects(
+    refitBootstrap(logs([]), ["dm"], async () => (refits++, new Map()), { resamples: 10, seed: 1 }),
+    (error: unknown) => (error as { code?: string }).code === "no_episodes",
+  );
+  assert.equal(refits, 0);
 });
