@@ -91,7 +91,7 @@ export function lowerToOnnx(options: LoweringOptions): Uint8Array {
 }
 
 class OnnxBuilder {
-  private readonly nodes: OnnxNs.INodeProto[] = [];
+  private nodes: OnnxNs.INodeProto[] = [];
   private readonly initializers: OnnxNs.ITensorProto[] = [];
   private readonly initCache = new Map<string, string>();
   private readonly names = new Map<number, string>();
@@ -125,23 +125,64 @@ class OnnxBuilder {
     };
   }
 
-  /** Lower every node the targets need, stopping at `stopIds` (already named). */
+  /**
+   * Lower every node the targets need, stopping at `stopIds` (already named). Scalar-condition `where`s (gated
+   * updates such as TD3's delayed actor step) become one ONNX `If` per condition, so the work only their
+   * "then" values need (e.g. the actor's backward pass and Adam step) runs only when the condition holds.
+   */
   lowerNeeded(targets: readonly Tensor[], stopIds: ReadonlySet<number>): void {
     const graph = targets[0]?.graph;
     if (!graph) throw new NnError("invalid_argument", "ONNX lowering needs at least one output", {});
-    const seen = new Set<number>();
-    const stack = [...targets];
-    while (stack.length > 0) {
-      const t = stack.pop()!;
-      if (seen.has(t.id)) continue;
-      seen.add(t.id);
-      const baked = t.op === "param" && this.options.bakedParams !== undefined;
-      if (!stopIds.has(t.id) && !baked) stack.push(...t.inputs);
+    const plan = planBranches(targets, stopIds, this.options.bakedParams !== undefined);
+    for (const unit of plan) {
+      if (typeof unit === "number") this.names.set(unit, this.lower(graph.nodes[unit]!));
+      else this.lowerBranch(unit);
     }
-    for (const id of [...seen].sort((a, b) => a - b)) {
-      if (stopIds.has(id)) continue;
-      this.names.set(id, this.lower(graph.nodes[id]!));
+  }
+
+  /** One ONNX If: the "then" graph computes the gated values, the "else" graph passes the old ones through. */
+  private lowerBranch(branch: Branch): void {
+    const outer = this.nodes;
+    const outerBatchDim = this.batchDim;
+    const wheres = new Set(branch.wheres.map((w) => w.id));
+    const graph = branch.wheres[0]!.graph;
+    const order = [...branch.body, ...wheres].sort((a, b) => a - b);
+    this.nodes = [];
+    for (const id of order) {
+      const node = graph.nodes[id]!;
+      // Inside "then" the condition holds, so where(cond, updated, old) is `updated`.
+      if (wheres.has(id)) this.names.set(id, this.names.get(node.inputs[1]!.id)!);
+      else this.names.set(id, this.lower(node));
     }
+    const index = this.counter++;
+    const thenOutputs = branch.wheres.map((w, i) => this.emit("Identity", [this.names.get(w.id)!], {}, `${this.prefix}if${index}_then_${i}`));
+    const thenBranch: OnnxNs.IGraphProto = {
+      name: `${this.prefix}if${index}_then`,
+      node: this.nodes,
+      output: branch.wheres.map((w, i) => this.valueInfo(thenOutputs[i]!, w.shape, w.dtype)),
+    };
+    this.nodes = [];
+    const elseOutputs = branch.wheres.map((w, i) => this.emit("Identity", [this.names.get(w.inputs[2]!.id)!], {}, `${this.prefix}if${index}_else_${i}`));
+    const elseBranch: OnnxNs.IGraphProto = {
+      name: `${this.prefix}if${index}_else`,
+      node: this.nodes,
+      output: branch.wheres.map((w, i) => this.valueInfo(elseOutputs[i]!, w.shape, w.dtype)),
+    };
+    this.nodes = outer;
+    // A batch-shape node first needed inside the branch is not visible outside it.
+    this.batchDim = outerBatchDim;
+    const outputs = branch.wheres.map((w) => `${this.prefix}t${w.id}_if`);
+    branch.wheres.forEach((w, i) => this.names.set(w.id, outputs[i]!));
+    this.nodes.push({
+      opType: "If",
+      name: `${this.prefix}if${index}`,
+      input: [this.names.get(branch.condition.id)!],
+      output: outputs,
+      attribute: [
+        { name: "then_branch", type: ATTR.GRAPH, g: thenBranch },
+        { name: "else_branch", type: ATTR.GRAPH, g: elseBranch },
+      ],
+    });
   }
 
   /**
@@ -383,3 +424,134 @@ const SIMPLE_OPS: Record<string, string> = {
   tanh: "Tanh", sigmoid: "Sigmoid", relu: "Relu", softplus: "Softplus", identity: "Identity", stopGradient: "Identity",
   where: "Where",
 };
+
+/** Scalar-condition `where`s sharing one condition, lowered as one If; `body` = nodes only their "then" values need. */
+interface Branch {
+  condition: Tensor;
+  wheres: Tensor[];
+  body: number[];
+}
+
+/** Nodes reachable from `targets` (stopping at `stopIds`), skipping the "then" input of the `skip` wheres. */
+function reach(targets: readonly Tensor[], stopIds: ReadonlySet<number>, baked: boolean, skip: ReadonlySet<number>): Set<number> {
+  const seen = new Set<number>();
+  const stack = [...targets];
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (seen.has(t.id)) continue;
+    seen.add(t.id);
+    if (stopIds.has(t.id) || (baked && t.op === "param")) continue;
+    if (skip.has(t.id)) stack.push(t.inputs[0]!, t.inputs[2]!);
+    else stack.push(...t.inputs);
+  }
+  return seen;
+}
+
+function isGate(t: Tensor): boolean {
+  if (t.op !== "where" || t.inputs[0]!.size !== 1) return false;
+  const shape = t.shape.join();
+  return t.inputs[1]!.shape.join() === shape && t.inputs[2]!.shape.join() === shape;
+}
+
+/**
+ * The lowering order: node ids, and branches (If nodes) placed after everything they read and before everything
+ * that reads them. Falls back to plain node order (every where lowered as Where) when branching does not apply.
+ */
+function planBranches(targets: readonly Tensor[], stopIds: ReadonlySet<number>, baked: boolean): Array<number | Branch> {
+  const graph = targets[0]!.graph;
+  const all = reach(targets, stopIds, baked, new Set());
+  const plain = () => [...all].filter((id) => !stopIds.has(id)).sort((a, b) => a - b);
+  let gated = new Set([...all].filter((id) => !stopIds.has(id) && isGate(graph.nodes[id]!)));
+  for (;;) {
+    if (gated.size === 0) return plain();
+    const always = reach(targets, stopIds, baked, gated);
+    // A gate only reachable through another gate's "then" side is lowered inside that branch.
+    const kept = new Set([...gated].filter((id) => always.has(id)));
+    if (kept.size !== gated.size) {
+      gated = kept;
+      continue;
+    }
+    const byCondition = new Map<number, Tensor[]>();
+    for (const id of [...gated].sort((a, b) => a - b)) {
+      const w = graph.nodes[id]!;
+      const list = byCondition.get(w.inputs[0]!.id) ?? [];
+      list.push(w);
+      byCondition.set(w.inputs[0]!.id, list);
+    }
+    const branches: Branch[] = [];
+    const deps = new Map<Branch, Set<number>>();
+    const claimed = new Set<number>();
+    let rejected: Tensor[] | undefined;
+    for (const [conditionId, wheres] of byCondition) {
+      const own = new Set(wheres.map((w) => w.id));
+      const body = new Set<number>();
+      const external = new Set<number>([conditionId, ...wheres.map((w) => w.inputs[2]!.id)]);
+      const stack = wheres.map((w) => w.inputs[1]!);
+      while (stack.length > 0) {
+        const t = stack.pop()!;
+        if (own.has(t.id)) stack.push(t.inputs[1]!);
+        else if (stopIds.has(t.id) || always.has(t.id)) external.add(t.id);
+        else if (!body.has(t.id)) {
+          body.add(t.id);
+          if (!(baked && t.op === "param")) stack.push(...t.inputs);
+        }
+      }
+      if (body.size === 0 || [...body].some((id) => claimed.has(id))) {
+        rejected = wheres;
+        break;
+      }
+      for (const id of body) claimed.add(id);
+      const branch: Branch = { condition: graph.nodes[conditionId]!, wheres, body: [...body] };
+      branches.push(branch);
+      deps.set(branch, external);
+    }
+    if (rejected) {
+      for (const w of rejected) gated.delete(w.id);
+      continue;
+    }
+    const ordered = topologicalOrder(graph.nodes, always, stopIds, branches, deps);
+    return ordered ?? plain();
+  }
+}
+
+/** Depth-first topological order of `always` nodes and branches; undefined when a branch would depend on itself. */
+function topologicalOrder(
+  nodes: readonly Tensor[],
+  always: ReadonlySet<number>,
+  stopIds: ReadonlySet<number>,
+  branches: readonly Branch[],
+  deps: ReadonlyMap<Branch, ReadonlySet<number>>,
+): Array<number | Branch> | undefined {
+  const branchOf = new Map<number, Branch>();
+  for (const b of branches) for (const w of b.wheres) branchOf.set(w.id, b);
+  type Unit = number | Branch;
+  const unitOf = (id: number): Unit => branchOf.get(id) ?? id;
+  const depsOf = (unit: Unit): Unit[] => {
+    const ids = typeof unit === "number" ? nodes[unit]!.inputs.map((t) => t.id) : [...deps.get(unit)!];
+    return [...new Set(ids.filter((id) => !stopIds.has(id)).sort((a, b) => a - b).map(unitOf))];
+  };
+  const state = new Map<Unit, 1 | 2>(); // 1: on the stack, 2: done
+  const order: Unit[] = [];
+  const roots = [...always].filter((id) => !stopIds.has(id)).sort((a, b) => a - b).map(unitOf);
+  for (const root of roots) {
+    if (state.has(root)) continue;
+    const stack: Array<{ unit: Unit; pending: Unit[] }> = [{ unit: root, pending: depsOf(root) }];
+    state.set(root, 1);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const next = top.pending.shift();
+      if (next === undefined) {
+        stack.pop();
+        state.set(top.unit, 2);
+        order.push(top.unit);
+        continue;
+      }
+      const seen = state.get(next);
+      if (seen === 1) return undefined;
+      if (seen === 2) continue;
+      state.set(next, 1);
+      stack.push({ unit: next, pending: depsOf(next) });
+    }
+  }
+  return order;
+}

@@ -17,10 +17,18 @@ export interface OptimizerOptions {
   when?: Tensor;
 }
 
+/** One condition tensor per gate input, so every update gated by it shares it (the lowering runs them in one ONNX If). */
+const gateConditions = new WeakMap<Tensor, Tensor>();
+
 function gate(when: Tensor | undefined, updated: Tensor, old: Tensor): Tensor {
   if (!when) return updated;
-  const scalar = op.reshape(when, []);
-  return op.where(scalar.dtype === "bool" ? scalar : op.greater(scalar, 0.5), updated, old);
+  let condition = gateConditions.get(when);
+  if (!condition) {
+    const scalar = op.reshape(when, []);
+    condition = scalar.dtype === "bool" ? scalar : op.greater(scalar, 0.5);
+    gateConditions.set(when, condition);
+  }
+  return op.where(condition, updated, old);
 }
 
 function checkGate(kind: string, when: Tensor | undefined): void {

@@ -3,19 +3,23 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createRequire } from "node:module";
 import * as ort from "onnxruntime-node";
 import { Graph, type Tensor } from "./graph.js";
 import { evaluate } from "./interpreter.js";
 import * as op from "./ops.js";
 import { mlp, ensembleMlp, linear } from "./layers.js";
 import { adam, adamW, sgd, polyak } from "./optim.js";
-import { compileStep, type TrainingStep } from "./step.js";
+import { buildProgram, compileStep, programToOnnx, type TrainingStep } from "./step.js";
+import type { onnx as OnnxNs } from "onnx-proto";
 import { exportOnnx } from "./export.js";
 import { compileForward } from "./forward.js";
 import { readSafetensors } from "./safetensors.js";
 import { tanhGaussian } from "./distributions.js";
 import { Rng } from "../random/index.js";
 import { NnError } from "./errors.js";
+
+const { onnx: onnxProto } = createRequire(import.meta.url)("onnx-proto") as { onnx: typeof OnnxNs };
 
 function regressionBatch(rng: Rng, batch: number): { x: Float32Array; y: Float32Array } {
   const x = rng.fillUniform(new Float32Array(batch * 3), -1, 1) as Float32Array;
@@ -512,4 +516,59 @@ test("a learning rate fed as an input: lr 0 leaves the parameters unchanged, lr 
   await step.run({ x: [1, 2, 3, 4], lr: [0.1] });
   // Adam's first effective step moves every parameter by about lr (the bias-corrected m/sqrt(v) is +-1).
   Array.from(step.params).forEach((v, i) => assert.ok(Math.abs(Math.abs(v - init[i]!) - 0.1) < 0.01, `param ${i} moved ${v - init[i]!}`));
+});
+
+test("gated updates run inside one ONNX If per gate, so an off step skips their work, and match the interpreter step by step", async () => {
+  const build = () => {
+    const g = new Graph({ seed: 9 });
+    const x = g.input("x", [4, 3]);
+    const y = g.input("y", [4, 2]);
+    const updateActor = g.input("update_actor", [1]);
+    const updateTarget = g.input("update_target", [], "bool");
+    const critic = mlp(g, "critic", [3, 5, 2]);
+    const actor = mlp(g, "actor", [3, 5, 2]);
+    const target = mlp(g, "target", [3, 5, 2], { copyOf: actor });
+    const criticLoss = op.mean(op.square(op.sub(critic.apply(x), y)));
+    adam(criticLoss, critic.params, { lr: 0.05 });
+    adam(op.mean(op.square(op.sub(actor.apply(x), op.stopGradient(critic.apply(x))))), actor.params, { lr: 0.05, when: updateActor });
+    // The target's branch reads the actor's gated update (the other branch's output).
+    polyak(target.params, actor.params, 0.3, { afterUpdate: true, when: updateTarget });
+    g.output("critic_loss", criticLoss);
+    return g;
+  };
+  const g = build();
+  const model = onnxProto.ModelProto.decode(programToOnnx(buildProgram(g)));
+  const ifs = model.graph!.node!.filter((n) => n.opType === "If");
+  assert.equal(ifs.length, 2, "one If per gate condition");
+  const thenOps = (n: (typeof ifs)[number]) => n.attribute!.find((a) => a.name === "then_branch")!.g!.node!.map((x) => x.opType ?? "");
+  const products = (ops: string[]) => ops.filter((o) => o === "MatMul" || o === "Gemm").length;
+  // The actor's loss feeds only its gated update: its forward (2 layers) and backward (3 products) sit in the branch.
+  assert.ok(products(thenOps(ifs[0]!)) >= 5, "the actor's forward and backward passes are inside its branch");
+  assert.equal(products(thenOps(ifs[1]!)), 0, "the Polyak branch is elementwise only");
+
+  const gates = [[0, 0], [1, 0], [0, 1], [1, 1], [0, 0], [1, 1]] as const;
+  const rng = new Rng(3);
+  const feeds = gates.map(([a, t]) => {
+    const x = new Float32Array(12);
+    const y = new Float32Array(8);
+    rng.fillNormal(x);
+    rng.fillNormal(y);
+    return { x, y, update_actor: [a], update_target: [t] };
+  });
+  const ortStep = await compileStep(g);
+  const reference = await compileStep(build(), { backend: "interpreter" });
+  for (const [i, f] of feeds.entries()) {
+    const before = ortStep.state();
+    await ortStep.run(f);
+    await reference.run(f);
+    const got = ortStep.state();
+    const want = reference.state();
+    for (const name of Object.keys(want)) {
+      want[name]!.forEach((v, j) => assert.ok(Math.abs(got[name]![j]! - v) < 1e-5 * (1 + Math.abs(v)), `step ${i} ${name}[${j}]`));
+    }
+    if (gates[i]![0] === 0) assert.deepEqual(got["adam1.exp_avg"], before["adam1.exp_avg"], `step ${i}: actor Adam untouched`);
+  }
+  assert.deepEqual(Array.from(ortStep.state()["adam1.step"]!), [gates.filter(([a]) => a === 1).length]);
+  assert.deepEqual(Array.from(ortStep.state()["adam0.step"]!), [gates.length]);
+  await ortStep.dispose();
 });
