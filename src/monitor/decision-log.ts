@@ -3,7 +3,7 @@
  * monitor. The monitor keeps its own reader, validated with zod at this edge, so the service can import the
  * monitor's dashboard without an import cycle. Feedback records are joined to their decision (first one wins).
  */
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { MonitorError } from "./errors.js";
@@ -251,11 +251,21 @@ function readUntilZero(fd: number, start: number, size: number): Buffer {
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
-/** A segment's text up to its first NUL byte (a preallocated segment's zero tail is not a line). */
+/** A segment's text up to its first NUL byte (a preallocated segment's zero tail is neither a line nor read). */
 function recordText(file: string): string {
-  const raw = readFileSync(file);
-  const zero = raw.indexOf(0);
-  return raw.toString("utf8", 0, zero < 0 ? raw.length : zero);
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (error) {
+    // Removed since the directory was listed: an unused preallocated segment, which held no record.
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return "";
+    throw new MonitorError("decision_log_unreadable", `cannot read decision log ${file}: ${(error as Error).message}`, { file });
+  }
+  try {
+    return readUntilZero(fd, 0, fstatSync(fd).size).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function invalid(file: string, line: number, error: z.ZodError): MonitorError {
