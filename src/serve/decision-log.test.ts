@@ -6,6 +6,7 @@ import { createRequire, syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DecisionLogTail, readDecisionWindow } from "../monitor/decision-log.js";
+import { exportDecisionLog } from "./log-dataset.js";
 import { DecisionLog, decisionLogSegments, readDecisionLog, recoverDecisionLog, serializeDecisionRecord, type DecisionRecord } from "./decision-log.js";
 
 function tempDir(): string {
@@ -297,6 +298,29 @@ test("a restart reuses a zero-filled segment a crashed process never wrote to, i
     assert.deepEqual(appended.recovered.removed, [unused]);
     await appended.close();
     assert.deepEqual(readDecisionLog(dir).records.map((r) => (r.kind === "feedback" ? r.decisionId : "")), ["a"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a live preallocated log is exported for ingest without its zero tail", async () => {
+  const dir = tempDir();
+  try {
+    const log = new DecisionLog({ dir: join(dir, "log"), maxSegmentBytes: 1 << 16 });
+    for (let n = 0; n < 5; n++) {
+      const decision: DecisionRecord = {
+        kind: "decision", id: `d${n}`, ts: n, deployment: "default", routingKey: `k${n}`, route: "production", policyVersion: "p@1",
+        featureNames: ["x"], state: [n], action: n % 2, probability: 0.75, latencyUs: 20, safety: [],
+      };
+      await log.appendLine(serializeDecisionRecord(decision));
+      if (n !== 3) await log.append({ kind: "feedback", decisionId: `d${n}`, ts: n + 0.5, reward: n * 10, late: false, duplicate: false });
+    }
+    assert.equal(statSync(log.segmentPath).size, 1 << 16);
+    const result = exportDecisionLog({ logDir: join(dir, "log"), outDir: join(dir, "out"), actionSpace: { kind: "discrete", n: 2 } });
+    assert.deepEqual([result.rows, result.withoutFeedback], [4, 1]);
+    const rows = readFileSync(result.dataFile, "utf8").trim().split("\n").map((text) => JSON.parse(text) as { state: number[]; reward: number });
+    assert.deepEqual(rows.map((row) => [row.state[0], row.reward]), [[0, 0], [1, 10], [2, 20], [4, 40]]);
+    await log.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
