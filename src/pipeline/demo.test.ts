@@ -117,6 +117,24 @@ describe("hindcast demo (small)", { timeout: 120_000 }, () => {
     assert.ok(existsSync(join(lineage.policy.artifactPath, "manifest.json")));
   });
 
+  it("carries the OPE engine's off-support flags to the summary, and no off-support estimate passes the gate", async () => {
+    for (const c of result.candidates) {
+      if (!c.wdr || !c.fqe) continue;
+      // The flags shown are the ones recorded with the evaluations in the registry.
+      const evaluations = (await registry.policyLineage(c.policy)).evaluations;
+      for (const [estimator, flags] of [["wdr", c.wdr.flags], ["fqe", c.fqe.flags]] as const) {
+        const recorded = evaluations.find((e) => e.estimator === estimator)!;
+        assert.equal(flags.offSupport, recorded.diagnostics["offSupport"], `${c.policy} ${estimator}`);
+        // A flag always comes with its reason in words.
+        if (flags.offSupport) assert.ok(flags.warnings.length > 0, c.policy);
+      }
+      if (c.beatsBaseline) assert.equal(c.wdr.flags.offSupport, false, c.policy);
+    }
+    const winner = result.candidates.find((c) => c.policy === result.winner)!;
+    assert.equal(winner.wdr!.flags.offSupport, false);
+    assert.ok(winner.wdr!.lowerBound >= result.baseline.offline);
+  });
+
   it("reports ground truth, cost, breaches and latency as numbers", () => {
     for (const c of result.candidates) assert.ok(Number.isFinite(c.trueValue), c.policy);
     assert.ok(Number.isFinite(result.baseline.trueValue));

@@ -24,6 +24,7 @@ import { ingest, type IngestReport } from "../data/ingest.js";
 import { loadTransitions } from "../data/loader.js";
 import type { DatasetManifest } from "../data/store.js";
 import { driftReport } from "../monitor/drift.js";
+import type { EstimateReport } from "../ope/evaluate.js";
 import { openRegistry } from "../registry/open.js";
 import type { GateConfigInput } from "../registry/gates.js";
 import { parseGateConfig } from "../registry/gates.js";
@@ -167,13 +168,28 @@ export interface DemoOptions {
   onEvent?: (event: DemoEvent) => void;
 }
 
+/** What the OPE engine says about one estimate's trustworthiness (src/ope/evaluate.ts diagnostics). */
+export interface EstimateFlags {
+  /** The estimate leans on actions the logs (almost) never show, or on a model clipped at its value bound. */
+  offSupport: boolean;
+  lowSupportMass: number | null;
+  modelClippedTargetFraction: number | null;
+  warnings: string[];
+}
+
+function estimateFlags(estimate: EstimateReport): EstimateFlags {
+  const d = estimate.diagnostics;
+  return { offSupport: d.offSupport, lowSupportMass: d.lowSupportMass, modelClippedTargetFraction: d.modelClippedTargetFraction, warnings: d.warnings };
+}
+
 export interface CandidateSummary {
   name: string;
   policy: string;
   algorithm: string;
   role: "candidate" | "today" | "bad" | "retrained";
-  wdr: { value: number; lower: number; upper: number; lowerBound: number } | null;
-  fqe: { value: number; lower: number; upper: number } | null;
+  wdr: { value: number; lower: number; upper: number; lowerBound: number; flags: EstimateFlags } | null;
+  fqe: { value: number; lower: number; upper: number; flags: EstimateFlags } | null;
+  /** The WDR lower bound reaches the behaviour value and the WDR estimate is not flagged off-support. */
   beatsBaseline: boolean | null;
   /** Discounted return measured in the simulator (same exploration as served). */
   trueValue: number | null;
@@ -331,17 +347,21 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const ranked = candidates
       .map((spec) => ({ spec, evaluation: evaluations.get(spec.name)! }))
       .sort((a, b) => b.evaluation.wdr.lowerBound.value - a.evaluation.wdr.lowerBound.value);
-    const passing = ranked.filter((r) => r.evaluation.wdr.lowerBound.value >= baseline.value);
+    // An estimate the OPE engine flags as off the logs' support is no evidence (as in selectPolicies).
+    const passesGate = (e: OfflineEvaluation): boolean => e.wdr.lowerBound.value >= baseline.value && !e.wdr.diagnostics.offSupport;
+    const passing = ranked.filter((r) => passesGate(r.evaluation));
     const winnerSpec = passing[0]?.spec ?? null;
     // Retraining on the decision log uses the winner's algorithm, else the best-ranked candidate's.
     const retrainSpec = winnerSpec ?? ranked[0]!.spec;
     end([
       `behaviour policy (logged, discounted): ${fmt(baseline.value)}`,
-      ...[...evaluations].map(
-        ([name, e]) =>
-          `${name.padEnd(17)} WDR ${fmt(e.wdr.value)} [${fmt(e.wdr.interval?.lower)}, ${fmt(e.wdr.interval?.upper)}] lower bound ${fmt(e.wdr.lowerBound.value)}  FQE ${fmt(e.fqe.value)} [${fmt(e.fqe.interval?.lower)}, ${fmt(e.fqe.interval?.upper)}]` +
-          `  ${e.wdr.lowerBound.value >= baseline.value ? "beats the behaviour policy with 95% confidence" : "not shown to beat it"}`,
-      ),
+      ...[...evaluations].flatMap(([name, e]) => [
+        `${name.padEnd(17)} WDR ${fmt(e.wdr.value)} [${fmt(e.wdr.interval?.lower)}, ${fmt(e.wdr.interval?.upper)}] lower bound ${fmt(e.wdr.lowerBound.value)}  FQE ${fmt(e.fqe.value)} [${fmt(e.fqe.interval?.lower)}, ${fmt(e.fqe.interval?.upper)}]` +
+          `  ${passesGate(e) ? "beats the behaviour policy with 95% confidence" : e.wdr.lowerBound.value >= baseline.value ? "no evidence: its WDR estimate is off the logs' support" : "not shown to beat it"}`,
+        ...[e.wdr, e.fqe]
+          .filter((x) => x.diagnostics.offSupport)
+          .map((x) => `${" ".repeat(18)}! ${x.estimator.toUpperCase()} not to be trusted: ${flagText(estimateFlags(x))}`),
+      ]),
       winnerSpec
         ? `selected ${winnerSpec.name} (highest WDR lower bound among those that pass)`
         : "no candidate is shown to beat the behaviour policy: nothing will be deployed, today's policy keeps serving",
@@ -585,9 +605,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         policy: item.label,
         algorithm: item.algorithm,
         role: item.role,
-        wdr: e ? { value: e.wdr.value, lower: e.wdr.interval?.lower ?? Number.NaN, upper: e.wdr.interval?.upper ?? Number.NaN, lowerBound: e.wdr.lowerBound.value } : null,
-        fqe: e ? { value: e.fqe.value, lower: e.fqe.interval?.lower ?? Number.NaN, upper: e.fqe.interval?.upper ?? Number.NaN } : null,
-        beatsBaseline: e ? e.wdr.lowerBound.value >= baseline.value : null,
+        wdr: e ? { value: e.wdr.value, lower: e.wdr.interval?.lower ?? Number.NaN, upper: e.wdr.interval?.upper ?? Number.NaN, lowerBound: e.wdr.lowerBound.value, flags: estimateFlags(e.wdr) } : null,
+        fqe: e ? { value: e.fqe.value, lower: e.fqe.interval?.lower ?? Number.NaN, upper: e.fqe.interval?.upper ?? Number.NaN, flags: estimateFlags(e.fqe) } : null,
+        beatsBaseline: e ? passesGate(e) : null,
         trueValue: truth.discounted?.mean ?? null,
         trueInterval: truth.discounted?.ci95 ?? null,
         costPerDay: truth.figures["cost_per_day"]?.mean ?? null,
@@ -743,6 +763,16 @@ function concat(arrays: Float64Array[]): Float64Array {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** One estimate's off-support diagnostics in words (empty when the estimate is not flagged). */
+export function flagText(flags: EstimateFlags): string {
+  if (!flags.offSupport) return "";
+  const parts: string[] = [];
+  if (flags.lowSupportMass !== null && flags.lowSupportMass > 0) parts.push(`${(100 * Math.min(1, flags.lowSupportMass)).toFixed(0)}% of the policy's mass is on actions the logs rarely take there`);
+  if (flags.modelClippedTargetFraction !== null && flags.modelClippedTargetFraction > 0) parts.push(`${(100 * flags.modelClippedTargetFraction).toFixed(1)}% of the model's targets hit the value bound (it extrapolates)`);
+  if (flags.warnings.some((w) => w.includes("never seen in the logs"))) parts.push("it takes actions never seen in the logs");
+  return `off the logs' support: ${parts.length > 0 ? parts.join("; ") : "see the OPE warnings"}`;
 }
 
 export function fmt(value: number | null | undefined, digits = 2): string {

@@ -4,9 +4,10 @@
  * action in the simulator and POSTs the reward to /v1/feedback, over real HTTP on loopback.
  *
  * Routing keys: "decision" (default) gives every decision its own key, so canary and control decisions interleave
- * within the same days; "episode" keeps one key per day (sticky). The canary guard treats decisions as independent,
- * and rewards within a day are strongly correlated (a busy day is costly under any policy), so with sticky days a
- * 10% canary compares a handful of days with the rest and can fire on day-to-day variation alone.
+ * within the same days; "episode" keeps one key per day (sticky). Rewards within a day are strongly correlated (a busy
+ * day is costly under any policy). The canary guard (src/serve/guard.ts) clusters observations by the routing key it
+ * is given, but the service does not pass the key to it yet (it batches consecutive decisions instead), and a 10%
+ * canary over a few sticky days has too few days for any honest comparison; the demo therefore keeps "decision".
  */
 import { makeEnv } from "../envs/registry.js";
 import { deriveSeed } from "../random/index.js";

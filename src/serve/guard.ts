@@ -27,7 +27,8 @@ import type { GuardConfig } from "./config.js";
  *   latency       1 if the decision's latency exceeded control's rolling p95, else 0 (harmful: canary higher)
  *   errors        1 if the policy failed or the decision went to the fallback (harmful: canary higher)
  *   interventions 1 if a safety rule replaced the action (harmful: canary higher)
- *   reward        the feedback reward (harmful: canary lower); tau scales with the pooled standard deviation
+ *   reward        the feedback reward (harmful: canary lower); variance pooled over the arms, tau scales with its
+ *                 standard deviation
  */
 export type GuardMetric = "latency" | "errors" | "interventions" | "reward";
 export type Arm = "control" | "canary";
@@ -189,10 +190,13 @@ export class CanaryGuard {
     let variance: number;
     let tau: number;
     if (metric === "reward") {
+      // Under H0 the arms share one variance (the known common sigma^2 of Johari et al.); pooling it keeps a small
+      // canary whose first rewards happen to be nearly constant from looking certain.
+      const pooledVariance = ((control.n - 1) * control.variance() + (canary.n - 1) * canary.variance()) / Math.max(1, control.n + canary.n - 2);
       variance =
-        Math.max(control.variance() / control.n, control.clusteredVarianceOfMean()) +
-        Math.max(canary.variance() / canary.n, canary.clusteredVarianceOfMean());
-      const pooledSd = Math.sqrt((control.variance() + canary.variance()) / 2);
+        Math.max(pooledVariance / control.n, control.clusteredVarianceOfMean()) +
+        Math.max(pooledVariance / canary.n, canary.clusteredVarianceOfMean());
+      const pooledSd = Math.sqrt(pooledVariance);
       tau = this.config.rewardEffect * (pooledSd > 0 ? pooledSd : 1);
     } else {
       // Bernoulli variance with add-one smoothing, so an arm with no events yet still has a positive variance;

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
-import { DEMO_BEHAVIOR, DEMO_GAMMA, fmt, runDemo, SERVE_EPSILON, type DemoEvent, type DemoResult } from "../../pipeline/demo.js";
+import { DEMO_BEHAVIOR, DEMO_GAMMA, flagText, fmt, runDemo, SERVE_EPSILON, type DemoEvent, type DemoResult, type EstimateFlags } from "../../pipeline/demo.js";
 import { PipelineError } from "../../pipeline/errors.js";
 import { codeVersion } from "../version.js";
 
@@ -90,20 +90,30 @@ export function formatSummary(r: DemoResult): string {
   lines.push("");
   lines.push(`Offline estimates (held-out days, each policy with epsilon ${SERVE_EPSILON} as served) vs true values (simulator rollouts), discounted return, gamma ${DEMO_GAMMA}:`);
   const header = ["policy", "role", "WDR [95% CI]", "WDR lower bd", "FQE [95% CI]", "true [95% CI]", "cost/day", "SLO breach"];
+  // Estimates the OPE engine flags as off the logs' support get "!n", explained in footnote n under the table.
+  const footnotes: string[] = [];
+  const mark = (flags: EstimateFlags): string => {
+    if (!flags.offSupport) return "";
+    const text = flagText(flags);
+    let index = footnotes.indexOf(text);
+    if (index < 0) index = footnotes.push(text) - 1;
+    return ` !${index + 1}`;
+  };
   const rows: string[][] = [
     ["behaviour (logs)", "today's rules", `${fmt(r.baseline.offline)} [${fmt(r.baseline.lower)}, ${fmt(r.baseline.upper)}]`, "-", "-", fmt(r.baseline.trueValue), fmt(r.baseline.costPerDay, 1), pct(r.baseline.sloBreachRate)],
     ...r.candidates.map((c) => [
       c.policy,
-      c.role === "candidate" ? (c.policy === r.winner ? "winner" : c.beatsBaseline ? "passes gate" : "fails gate") : c.role,
-      c.wdr ? `${fmt(c.wdr.value)} [${fmt(c.wdr.lower)}, ${fmt(c.wdr.upper)}]` : "-",
+      c.role === "candidate" ? (c.policy === r.winner ? "winner" : c.beatsBaseline ? "passes gate" : c.wdr?.flags.offSupport ? "fails (off support)" : "fails gate") : c.role,
+      c.wdr ? `${fmt(c.wdr.value)} [${fmt(c.wdr.lower)}, ${fmt(c.wdr.upper)}]${mark(c.wdr.flags)}` : "-",
       c.wdr ? fmt(c.wdr.lowerBound) : "-",
-      c.fqe ? `${fmt(c.fqe.value)} [${fmt(c.fqe.lower)}, ${fmt(c.fqe.upper)}]` : "-",
+      c.fqe ? `${fmt(c.fqe.value)} [${fmt(c.fqe.lower)}, ${fmt(c.fqe.upper)}]${mark(c.fqe.flags)}` : "-",
       c.trueValue === null ? "-" : `${fmt(c.trueValue)} [${fmt(c.trueInterval?.[0])}, ${fmt(c.trueInterval?.[1])}]`,
       fmt(c.costPerDay, 1),
       pct(c.sloBreachRate),
     ]),
   ];
   lines.push(...table(header, rows));
+  for (const [i, text] of footnotes.entries()) lines.push(`  !${i + 1} not to be trusted, ${text}`);
   lines.push("");
   const after = r.candidates.find((c) => c.policy === (r.promoted ?? ""));
   lines.push(
