@@ -1,7 +1,7 @@
 /**
  * Seeded random numbers on the bootstrap hot path: integer draws into an Int32Array (1,000 resamples of 10,000 indices).
- * Target: `Rng.fillInts` (xoshiro128**, unbiased) no slower than the mulberry32 fast path that src/ope/random.ts uses and it
- * replaces (ratio <= 1.0), and at least 100 M draws/s. Also prints `int()` one by one and `uniform()` for scale.
+ * Target: `Rng.fillInts` (xoshiro128**, unbiased) no slower than the mulberry32 fast path that the OPE bootstrap used before it
+ * (a copy is kept here for the comparison) (ratio <= 1.0), and at least 100 M draws/s. Also prints `int()` one by one and `uniform()` for scale.
  * Run: npx tsx bench/random.ts
  */
 import { Rng } from "../src/random/index.js";
