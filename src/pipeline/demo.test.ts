@@ -21,8 +21,9 @@ describe("hindcast demo (small)", { timeout: 120_000 }, () => {
     result = await runDemo({
       dir,
       small: true,
-      // Shorter than --small: fewer FQE steps and resamples, two shadow days, four canary days.
-      sizes: { fqeSteps: 800, resamples: 40, truthEpisodes: 2, shadowEpisodes: 2, canaryEpisodes: 4, minCanaryDecisions: 60, badCanaryEpisodes: 12, retrainSteps: 300 },
+      // Shorter than --small: fewer FQE steps and resamples, two shadow days, four canary days; the bad canary phase
+      // stops at the rollback, so its cap (the same 20 days as --small) only matters if the guard never fires.
+      sizes: { fqeSteps: 800, resamples: 40, truthEpisodes: 2, shadowEpisodes: 2, canaryEpisodes: 4, minCanaryDecisions: 60, badCanaryEpisodes: 20, retrainSteps: 300 },
       codeVersion: "test",
       onEvent: (event) => {
         if (event.kind === "stage" && event.status === "done") stages.push(event.index);

@@ -419,8 +419,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           ood: { ranges: true, margin: 0.5, distance: false },
           // An ops safety rule: never scale down a pool that is already more than 80% busy.
           safety: { allowedActions: [{ when: { feature: "utilisation", op: ">", value: 0.8 }, actions: [1, 2] }] },
-          // Latency is left out of the guard: both arms share one process on a shared machine.
-          guard: { enabled: true, alpha: 0.01, minSamples: sizes.guardMinSamples, latency: false, errors: true, interventions: true, reward: true, rateEffect: 0.05, rewardEffect: 0.1 },
+          // Latency is left out of the guard: both arms share one process on a shared machine. alpha 0.001 bounds a
+          // false rollback of an equal canary at 0.1% per canary; the bad canary still trips it within a few days.
+          guard: { enabled: true, alpha: 0.001, minSamples: sizes.guardMinSamples, latency: false, errors: true, interventions: true, reward: true, rateEffect: 0.05, rewardEffect: 0.1 },
         },
       },
     };

@@ -21,7 +21,8 @@ import type { GuardConfig } from "./config.js";
  * estimate valid), so memory stays fixed and each observation costs O(1). Without a key, consecutive blocks of
  * BATCH_SIZE observations per arm are the clusters (batch means for short-range serial correlation). The plug-in
  * is never below the independent-observation variance, and no test fires before each arm has MIN_CLUSTERS
- * clusters, so a handful of keys cannot stand in for evidence.
+ * clusters, so a handful of keys cannot stand in for evidence. With any plug-in variance (plain or clustered) the
+ * martingale bound holds asymptotically, as the number of clusters grows, not exactly at small counts.
  *
  * Metrics, each a per-decision value averaged per arm:
  *   latency       1 if the decision's latency exceeded control's rolling p95, else 0 (harmful: canary higher)
