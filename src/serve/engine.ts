@@ -122,6 +122,8 @@ interface RememberedDecision {
   id: string;
   deployment: CompiledDeployment;
   arm: Arm | null;
+  /** The request's routing key: the canary guard clusters correlated observations by it. */
+  routingKey: string;
   ts: number;
   feedback: boolean;
   /** Shadow probabilities of the served action, aligned with deployment.shadows at decision time. */
@@ -501,7 +503,7 @@ export class DecisionEngine extends EventEmitter {
     const decisionId = this.nextId(now);
     const intervened = safety.length > 0;
     if (d.guard && arm) {
-      d.guard.observeDecision(arm, latencyMs, policyFailed || route === "fallback", intervened);
+      d.guard.observeDecision(arm, latencyMs, policyFailed || route === "fallback", intervened, input.routingKey);
     }
     this.metrics.observeDecision(d.name, policyVersion, route, action, latencyMs / 1000, fallbackReason, safety);
 
@@ -532,6 +534,7 @@ export class DecisionEngine extends EventEmitter {
       id: decisionId,
       deployment: d,
       arm: route === "killed" ? null : arm,
+      routingKey: input.routingKey,
       ts: now,
       feedback: false,
       shadowProbabilities,
@@ -636,7 +639,7 @@ export class DecisionEngine extends EventEmitter {
 
   private useReward(remembered: RememberedDecision, reward: number): void {
     const d = remembered.deployment;
-    if (remembered.arm && d.guard && this.deployments.get(d.name)?.guard === d.guard) d.guard.observeReward(remembered.arm, reward);
+    if (remembered.arm && d.guard && this.deployments.get(d.name)?.guard === d.guard) d.guard.observeReward(remembered.arm, reward, remembered.routingKey);
     if (remembered.arm !== "canary" && remembered.probability > 0) {
       d.productionReward.count += 1;
       d.productionReward.sum += reward;
