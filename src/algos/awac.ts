@@ -7,9 +7,9 @@
  * Defaults follow CORL: lambda 1.0, lr 3e-4, tau 0.005; tanh-squashed Gaussian with a learned log-std vector.
  */
 import { z } from "zod";
-import { Graph, adam, ensembleMlp, op, polyak, tanhGaussian, tanhGaussianLogProb } from "../nn/index.js";
+import { adam, ensembleMlp, op, polyak, tanhGaussian, tanhGaussianLogProb } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { bellmanTarget, compileLearner, criticValues, criticValuesWith, gaussianHead, minOverCritics, updatedCritic } from "./common.js";
+import { batchInputs, bellmanTarget, compileLearner, criticValues, criticValuesWith, gaussianHead, minOverCritics, updatedCritic, transitionInputs } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const awacSchema = z.strictObject({
@@ -28,16 +28,8 @@ export const awac: AlgorithmDefinition<AwacConfig> = {
   actionKind: "continuous",
   schema: awacSchema,
   async build(config, context) {
-    if (context.actionSpace.kind !== "continuous") throw new Error("awac needs a continuous action space");
-    const A = context.actionSpace.low.length;
-    const D = context.observationDim;
-    const B = config.batchSize;
-    const g = new Graph({ seed: context.seed });
-    const obs = g.input("obs", [B, D]);
-    const action = g.input("action", [B, A]);
-    const reward = g.input("reward", [B]);
-    const nextObs = g.input("next_obs", [B, D]);
-    const done = g.input("done", [B]);
+    const { g, A, D, B, obs, action } = batchInputs("awac", "continuous", context, config.batchSize);
+    const { reward, nextObs, done } = transitionInputs(g, B, D);
     const nextNoise = g.input("next_noise", [B, A]);
     const policyNoise = g.input("policy_noise", [B, A]);
 

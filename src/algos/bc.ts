@@ -6,9 +6,9 @@
  * lr 1e-3, deterministic policy.
  */
 import { z } from "zod";
-import { Graph, adam, mlp, op, tanhGaussianLogProb } from "../nn/index.js";
+import { adam, mlp, op, tanhGaussianLogProb } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { compileLearner, gaussianHead } from "./common.js";
+import { batchInputs, compileLearner, gaussianHead } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const bcSchema = z.strictObject({
@@ -24,13 +24,7 @@ export const bc: AlgorithmDefinition<BcConfig> = {
   actionKind: "continuous",
   schema: bcSchema,
   async build(config, context) {
-    if (context.actionSpace.kind !== "continuous") throw new Error("bc needs a continuous action space");
-    const A = context.actionSpace.low.length;
-    const D = context.observationDim;
-    const B = config.batchSize;
-    const g = new Graph({ seed: context.seed });
-    const obs = g.input("obs", [B, D]);
-    const action = g.input("action", [B, A]);
+    const { g, A, D, B, obs, action } = batchInputs("bc", "continuous", context, config.batchSize);
 
     if (config.policyType === "deterministic") {
       const actor = mlp(g, "actor", [D, ...config.hiddenSizes, A], { outputActivation: "tanh" });

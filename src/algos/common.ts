@@ -5,8 +5,10 @@
  */
 import { compileStep, exportOnnx, op } from "../nn/index.js";
 import { mlp } from "../nn/index.js";
-import type { EnsembleMlp, Graph, Rng, Tensor, TrainingStep } from "../nn/index.js";
+import { Graph } from "../nn/index.js";
+import type { EnsembleMlp, Rng, Tensor, TrainingStep } from "../nn/index.js";
 import type { Batch, Learner, LearnerContext, PolicyExport } from "./algorithm.js";
+import { AlgoError } from "./errors.js";
 
 /** Names of the graph inputs fed from the minibatch; a graph declares only those it uses. */
 export const BATCH_INPUTS = {
@@ -104,6 +106,32 @@ function copyParams(step: TrainingStep, pairs: Array<[string, string]>): void {
  * torch.optim.lr_scheduler.CosineAnnealingLR (eta_min 0, T_max = totalSteps) stepped once after every optimizer step,
  * as CORL and the IQL paper's code do: the learning rate of 1-based gradient step `step`.
  */
+/**
+ * The graph and the minibatch inputs every learner starts from, after checking the dataset's action space.
+ * Input names match the trainer's feeds; discrete actions are int64 indices, continuous ones [B, A] in [-1, 1].
+ */
+export function batchInputs(algorithm: string, kind: "discrete" | "continuous", context: LearnerContext, batchSize: number) {
+  if (context.actionSpace.kind !== kind) {
+    throw new AlgoError("dataset_unsupported", `${algorithm} needs a ${kind} action space; the dataset's is ${context.actionSpace.kind}`, { algorithm });
+  }
+  const B = batchSize;
+  const D = context.observationDim;
+  const space = context.actionSpace;
+  /** Continuous: action dimensions. */
+  const A = space.kind === "continuous" ? space.low.length : 1;
+  /** Discrete: number of actions. */
+  const n = space.kind === "discrete" ? space.n : 0;
+  const g = new Graph({ seed: context.seed });
+  const obs = g.input("obs", [B, D]);
+  const action = kind === "discrete" ? g.input("action", [B], "int64") : g.input("action", [B, A]);
+  return { g, B, D, A, n, obs, action };
+}
+
+/** Reward, next observation and done flag of each minibatch row: what a temporal-difference target reads. */
+export function transitionInputs(g: Graph, B: number, D: number) {
+  return { reward: g.input("reward", [B]), nextObs: g.input("next_obs", [B, D]), done: g.input("done", [B]) };
+}
+
 export function cosineLearningRate(initial: number, totalSteps: number, step: number): number {
   return 0.5 * initial * (1 + Math.cos((Math.PI * (step - 1)) / totalSteps));
 }

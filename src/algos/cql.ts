@@ -13,10 +13,10 @@
  * actions, gap 10, tau 0.005.
  */
 import { z } from "zod";
-import { Graph, adam, ensembleMlp, op, polyak, tanhGaussian } from "../nn/index.js";
+import { adam, ensembleMlp, op, polyak, tanhGaussian } from "../nn/index.js";
 import type { Tensor } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { bellmanTarget, compileLearner, criticValues, gaussianHead, minOverCritics } from "./common.js";
+import { batchInputs, bellmanTarget, compileLearner, criticValues, gaussianHead, minOverCritics, transitionInputs } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const cqlSchema = z.strictObject({
@@ -41,17 +41,9 @@ export const cql: AlgorithmDefinition<CqlConfig> = {
   actionKind: "continuous",
   schema: cqlSchema,
   async build(config, context) {
-    if (context.actionSpace.kind !== "continuous") throw new Error("cql needs a continuous action space");
-    const A = context.actionSpace.low.length;
-    const D = context.observationDim;
-    const B = config.batchSize;
+    const { g, A, D, B, obs, action } = batchInputs("cql", "continuous", context, config.batchSize);
+    const { reward, nextObs, done } = transitionInputs(g, B, D);
     const N = config.nActionSamples;
-    const g = new Graph({ seed: context.seed });
-    const obs = g.input("obs", [B, D]);
-    const action = g.input("action", [B, A]);
-    const reward = g.input("reward", [B]);
-    const nextObs = g.input("next_obs", [B, D]);
-    const done = g.input("done", [B]);
     const nextNoise = g.input("next_noise", [B, A]);
     const policyNoise = g.input("policy_noise", [B, A]);
     const randomActions = g.input("random_actions", [B * N, A]);

@@ -4,9 +4,9 @@
  * keeps the logits from growing without bound on perfectly separable data).
  */
 import { z } from "zod";
-import { Graph, adam, mlp, op } from "../nn/index.js";
+import { adam, mlp, op } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { compileLearner, valueOfAction } from "./common.js";
+import { batchInputs, compileLearner, valueOfAction } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const discreteBcSchema = z.strictObject({
@@ -22,12 +22,7 @@ export const discreteBc: AlgorithmDefinition<DiscreteBcConfig> = {
   actionKind: "discrete",
   schema: discreteBcSchema,
   async build(config, context) {
-    if (context.actionSpace.kind !== "discrete") throw new Error("discrete_bc needs a discrete action space");
-    const n = context.actionSpace.n;
-    const B = config.batchSize;
-    const g = new Graph({ seed: context.seed });
-    const obs = g.input("obs", [B, context.observationDim]);
-    const action = g.input("action", [B], "int64");
+    const { g, n, obs, action } = batchInputs("discrete_bc", "discrete", context, config.batchSize);
     const policy = mlp(g, "policy", [context.observationDim, ...config.hiddenSizes, n]);
 
     const logits = policy.apply(obs); // [B, n]

@@ -9,10 +9,10 @@
  * Serving exports Q(s, .) with disallowed actions set to -1e9, so greedy and softmax exploration stay in support.
  */
 import { z } from "zod";
-import { Graph, adam, mlp, op, polyak } from "../nn/index.js";
+import { adam, mlp, op, polyak } from "../nn/index.js";
 import type { Tensor } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { bellmanTarget, compileLearner, huber, valueOfAction } from "./common.js";
+import { batchInputs, bellmanTarget, compileLearner, huber, valueOfAction, transitionInputs } from "./common.js";
 import { dqnConfigShape, hardTargetPeriods } from "./dqn.js";
 
 export const discreteBcqSchema = z.strictObject({
@@ -31,16 +31,8 @@ export const discreteBcq: AlgorithmDefinition<DiscreteBcqConfig> = {
   schema: discreteBcqSchema,
   stepPeriods: hardTargetPeriods,
   async build(config, context) {
-    if (context.actionSpace.kind !== "discrete") throw new Error("discrete_bcq needs a discrete action space");
-    const n = context.actionSpace.n;
-    const B = config.batchSize;
-    const D = context.observationDim;
-    const g = new Graph({ seed: context.seed });
-    const obs = g.input("obs", [B, D]);
-    const action = g.input("action", [B], "int64");
-    const reward = g.input("reward", [B]);
-    const nextObs = g.input("next_obs", [B, D]);
-    const done = g.input("done", [B]);
+    const { g, B, D, n, obs, action } = batchInputs("discrete_bcq", "discrete", context, config.batchSize);
+    const { reward, nextObs, done } = transitionInputs(g, B, D);
     const q = mlp(g, "q", [D, ...config.hiddenSizes, n]);
     const qTarget = mlp(g, "q_target", [D, ...config.hiddenSizes, n], { copyOf: q });
     const imitation = mlp(g, "imitation", [D, ...config.hiddenSizes, n]);

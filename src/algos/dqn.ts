@@ -7,10 +7,10 @@
  * `targetUpdateInterval` steps when that is set (the Nature paper's C).
  */
 import { z } from "zod";
-import { Graph, adam, mlp, op, polyak } from "../nn/index.js";
+import { adam, mlp, op, polyak } from "../nn/index.js";
 import type { Tensor } from "../nn/index.js";
 import type { AlgorithmDefinition, LearnerContext } from "./algorithm.js";
-import { bellmanTarget, compileLearner, huber, valueOfAction } from "./common.js";
+import { batchInputs, bellmanTarget, compileLearner, huber, valueOfAction, transitionInputs } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const dqnConfigShape = {
@@ -28,16 +28,8 @@ export type DqnConfig = z.infer<typeof dqnSchema>;
 
 /** The Q network, its target, and the TD pieces every DQN-family algorithm shares. */
 export function buildQLearning(config: DqnConfig, context: LearnerContext, double: boolean) {
-  if (context.actionSpace.kind !== "discrete") throw new Error("Q-learning needs a discrete action space");
-  const n = context.actionSpace.n;
-  const B = config.batchSize;
-  const D = context.observationDim;
-  const g = new Graph({ seed: context.seed });
-  const obs = g.input("obs", [B, D]);
-  const action = g.input("action", [B], "int64");
-  const reward = g.input("reward", [B]);
-  const nextObs = g.input("next_obs", [B, D]);
-  const done = g.input("done", [B]);
+  const { g, B, D, n, obs, action } = batchInputs(double ? "double_dqn" : "dqn", "discrete", context, config.batchSize);
+  const { reward, nextObs, done } = transitionInputs(g, B, D);
   const q = mlp(g, "q", [D, ...config.hiddenSizes, n]);
   const qTarget = mlp(g, "q_target", [D, ...config.hiddenSizes, n], { copyOf: q });
 

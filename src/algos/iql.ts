@@ -13,9 +13,9 @@
  * V, Q and pi update simultaneously from the same minibatch; the target critics follow after the update.
  */
 import { z } from "zod";
-import { Graph, adam, ensembleMlp, gaussianLogProb, mlp, op, polyak } from "../nn/index.js";
+import { adam, ensembleMlp, gaussianLogProb, mlp, op, polyak } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { bellmanTarget, compileLearner, cosineLearningRate, criticValues, gaussianHead, minOverCritics } from "./common.js";
+import { batchInputs, bellmanTarget, compileLearner, cosineLearningRate, criticValues, gaussianHead, minOverCritics, transitionInputs } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const iqlSchema = z.strictObject({
@@ -40,16 +40,8 @@ export const iql: AlgorithmDefinition<IqlConfig> = {
   actionKind: "continuous",
   schema: iqlSchema,
   async build(config, context) {
-    if (context.actionSpace.kind !== "continuous") throw new Error("iql needs a continuous action space");
-    const A = context.actionSpace.low.length;
-    const D = context.observationDim;
-    const B = config.batchSize;
-    const g = new Graph({ seed: context.seed });
-    const obs = g.input("obs", [B, D]);
-    const action = g.input("action", [B, A]);
-    const reward = g.input("reward", [B]);
-    const nextObs = g.input("next_obs", [B, D]);
-    const done = g.input("done", [B]);
+    const { g, A, D, B, obs, action } = batchInputs("iql", "continuous", context, config.batchSize);
+    const { reward, nextObs, done } = transitionInputs(g, B, D);
 
     const critic = ensembleMlp(g, "critic", 2, [D + A, ...config.hiddenSizes, 1]);
     const criticTarget = ensembleMlp(g, "critic_target", 2, [D + A, ...config.hiddenSizes, 1], { copyOf: critic });

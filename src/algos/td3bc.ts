@@ -11,9 +11,9 @@
  * Defaults are the paper's: alpha 2.5, sigma 0.2, c 0.5, delay 2, tau 0.005, lr 3e-4, standardised states.
  */
 import { z } from "zod";
-import { Graph, adam, ensembleMlp, mlp, op, polyak } from "../nn/index.js";
+import { adam, ensembleMlp, mlp, op, polyak } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { bellmanTarget, compileLearner, criticMemberValues, criticValues, minOverCritics, updatedCritic } from "./common.js";
+import { batchInputs, bellmanTarget, compileLearner, criticMemberValues, criticValues, minOverCritics, updatedCritic, transitionInputs } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const td3bcSchema = z.strictObject({
@@ -34,16 +34,8 @@ export const td3bc: AlgorithmDefinition<Td3bcConfig> = {
   actionKind: "continuous",
   schema: td3bcSchema,
   async build(config, context) {
-    if (context.actionSpace.kind !== "continuous") throw new Error("td3bc needs a continuous action space");
-    const A = context.actionSpace.low.length;
-    const D = context.observationDim;
-    const B = config.batchSize;
-    const g = new Graph({ seed: context.seed });
-    const obs = g.input("obs", [B, D]);
-    const action = g.input("action", [B, A]);
-    const reward = g.input("reward", [B]);
-    const nextObs = g.input("next_obs", [B, D]);
-    const done = g.input("done", [B]);
+    const { g, A, D, B, obs, action } = batchInputs("td3bc", "continuous", context, config.batchSize);
+    const { reward, nextObs, done } = transitionInputs(g, B, D);
     const targetNoise = g.input("target_noise", [B, A]);
     const updateActor = g.input("update_actor", [1]);
 
