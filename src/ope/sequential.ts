@@ -81,17 +81,15 @@ function finish(
   };
 }
 
-/** Trajectory-wise importance sampling: mean over episodes of W * sum_t gamma^t r_t (Precup et al. 2000). */
-export function trajectoryIS(input: SequentialInput, options: SequentialOptions): PointEstimate {
-  checkInput(input, options, false, "is");
+/** Per episode: the (clipped) trajectory weight W_e = prod_t rho_t and W_e * sum_t gamma^t r_t. */
+function trajectoryTerms(input: SequentialInput, options: SequentialOptions) {
   const { rewards, episodeStarts, ratios } = input;
   const { gamma } = options;
   const clip = options.clip ?? Infinity;
   const episodes = episodeStarts.length - 1;
-  const perEpisode = new Float64Array(episodes);
+  const weightedReturns = new Float64Array(episodes);
   const trajectoryWeights = new Float64Array(episodes);
   let clipped = 0;
-  let total = 0;
   for (let e = 0; e < episodes; e++) {
     let weight = 1;
     let discountedReturn = 0;
@@ -106,9 +104,17 @@ export function trajectoryIS(input: SequentialInput, options: SequentialOptions)
       clipped++;
     }
     trajectoryWeights[e] = weight;
-    perEpisode[e] = weight * discountedReturn;
-    total += perEpisode[e];
+    weightedReturns[e] = weight * discountedReturn;
   }
+  return { episodes, weightedReturns, trajectoryWeights, clipped };
+}
+
+/** Trajectory-wise importance sampling: mean over episodes of W * sum_t gamma^t r_t (Precup et al. 2000). */
+export function trajectoryIS(input: SequentialInput, options: SequentialOptions): PointEstimate {
+  checkInput(input, options, false, "is");
+  const { episodes, weightedReturns: perEpisode, trajectoryWeights, clipped } = trajectoryTerms(input, options);
+  let total = 0;
+  for (let e = 0; e < episodes; e++) total += perEpisode[e];
   const terms: RatioTerm[] = [{ numerator: perEpisode, denominator: null }];
   return finish("is", input, total / episodes, { kind: "ratios", terms }, () => perEpisode, trajectoryWeights,
     clipFraction(clipped, episodes, options.clip));
@@ -117,29 +123,7 @@ export function trajectoryIS(input: SequentialInput, options: SequentialOptions)
 /** Weighted (self-normalised) trajectory IS: sum_e W_e G_e / sum_e W_e. */
 export function weightedIS(input: SequentialInput, options: SequentialOptions): PointEstimate {
   checkInput(input, options, false, "wis");
-  const { rewards, episodeStarts, ratios } = input;
-  const { gamma } = options;
-  const clip = options.clip ?? Infinity;
-  const episodes = episodeStarts.length - 1;
-  const numerator = new Float64Array(episodes);
-  const trajectoryWeights = new Float64Array(episodes);
-  let clipped = 0;
-  for (let e = 0; e < episodes; e++) {
-    let weight = 1;
-    let discountedReturn = 0;
-    let discount = 1;
-    for (let i = episodeStarts[e], end = episodeStarts[e + 1]; i < end; i++) {
-      weight *= ratios[i];
-      discountedReturn += discount * rewards[i];
-      discount *= gamma;
-    }
-    if (weight > clip) {
-      weight = clip;
-      clipped++;
-    }
-    trajectoryWeights[e] = weight;
-    numerator[e] = weight * discountedReturn;
-  }
+  const { episodes, weightedReturns: numerator, trajectoryWeights, clipped } = trajectoryTerms(input, options);
   const terms: RatioTerm[] = [{ numerator, denominator: trajectoryWeights }];
   const value = ratioValue(terms);
   return finish("wis", input, value, { kind: "ratios", terms }, () => ratioPseudoValues(terms, value), trajectoryWeights,
