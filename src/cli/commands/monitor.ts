@@ -62,7 +62,7 @@ export function register(program: Command): void {
     .option("--replay", "walk the whole --log offline as the monitor would have, print the events, and exit")
     .action(async (flags: MonitorFlags) => {
       const rules = rulesFrom(flags.rules);
-      const useRegistry = flags.registry !== undefined || process.env["HINDCAST_REGISTRY"] !== undefined;
+      const useRegistry = flags.registry !== undefined || Boolean(process.env["HINDCAST_REGISTRY"]);
       const registry: Registry | null = useRegistry ? await openRegistryFromEnv({ registry: flags.registry, token: flags.token }) : null;
       try {
         const context: EvaluationContext = { windowSeconds: Number(flags.window) };
