@@ -22,6 +22,7 @@ import { evaluatePolicy, type EstimateReport, type OpeReport } from "../ope/eval
 import type { PolicyManifest } from "../policy/manifest.js";
 import { loadPolicy, type Exploration } from "../policy/runtime.js";
 import type { PolicyRecord, Registry } from "../registry/types.js";
+import { registerArtifact, trackRun } from "./track-run.js";
 
 /** A stable content hash of any JSON value (object keys sorted), "sha256:<hex>". */
 export function contentHash(value: unknown): string {
@@ -159,23 +160,20 @@ export async function trainPolicy(
   const algorithm = createAlgorithm(spec.algorithm, { base: spec.config ?? {}, source: `${spec.algorithm} config` });
   const transitions = await loadTransitions(options.store, options.dataset);
   const dataset = { name: transitions.manifest.name, version: transitions.manifest.version, hash: transitions.manifest.contentHash };
-  await registerDataset(options.registry, transitions.manifest);
-  const run = await options.registry.createRun({
-    algorithm: algorithm.name,
-    config: algorithm.config as unknown as Record<string, unknown>,
-    seed: spec.seed,
-    dataset: { name: dataset.name, version: dataset.version },
-    codeVersion: options.codeVersion,
-    status: "running",
-  });
-  let manifest: PolicyManifest;
-  let reused = false;
-  let resumedFrom: number | null = null;
-  try {
-    if (existsSync(join(artifactDir, "manifest.json"))) {
-      manifest = JSON.parse(readFileSync(join(artifactDir, "manifest.json"), "utf8")) as PolicyManifest;
-      reused = true;
-    } else {
+  const tracked = await trackRun(
+    options.registry,
+    {
+      algorithm: algorithm.name,
+      config: algorithm.config as unknown as Record<string, unknown>,
+      seed: spec.seed,
+      dataset: transitions.manifest,
+      codeVersion: options.codeVersion,
+      artifacts: { policy: artifactDir, run: options.outDir },
+    },
+    async (tracker) => {
+      if (existsSync(join(artifactDir, "manifest.json"))) {
+        return { manifest: JSON.parse(readFileSync(join(artifactDir, "manifest.json"), "utf8")) as PolicyManifest, reused: true, resumedFrom: null };
+      }
       const resume = existsSync(join(options.outDir, "checkpoints", "last", "state.json"));
       // A run killed before its first checkpoint has nothing to resume from: start it again from scratch.
       if (!resume && existsSync(join(options.outDir, "run.json"))) await rm(options.outDir, { recursive: true, force: true });
@@ -187,36 +185,23 @@ export async function trainPolicy(
         logEvery: Math.max(1, Math.min(100, Math.floor(spec.steps / 10))),
         dataset,
         codeVersion: options.codeVersion,
-        onProgress: (event) => options.onProgress?.(event.step, event.steps),
+        onProgress: (event) => {
+          tracker.log(event.step, { ...event.losses, ...event.evaluation });
+          options.onProgress?.(event.step, event.steps);
+        },
       });
-      manifest = await algorithm.save(artifactDir);
+      const manifest = await algorithm.save(artifactDir);
       await algorithm.releasePolicy();
-      resumedFrom = result.startStep > 0 ? result.startStep : null;
-      await options.registry.logMetrics(
-        run.id,
-        Object.entries(result.finalMetrics)
-          .filter(([, value]) => Number.isFinite(value))
-          .map(([name, value]) => ({ name, step: result.steps, value })),
-      );
-    }
-  } catch (error) {
-    await options.registry.updateRun(run.id, { status: "failed" }).catch(() => undefined);
-    throw error;
-  }
-  await options.registry.updateRun(run.id, { status: "succeeded", artifacts: { policy: artifactDir, run: options.outDir } });
-  return { runId: run.id, artifactDir, manifest, seconds: (performance.now() - started) / 1000, reused, resumedFrom };
+      return { manifest, reused: false, resumedFrom: result.startStep > 0 ? result.startStep : null };
+    },
+  );
+  const { manifest, reused, resumedFrom } = tracked.result;
+  return { runId: tracked.run.id, artifactDir, manifest, seconds: (performance.now() - started) / 1000, reused, resumedFrom };
 }
 
 /** Registers a trained artifact as policy NAME (a new version unless the same artifact is already registered). */
-export async function registerTrained(registry: Registry, name: string, trained: TrainedPolicy): Promise<PolicyRecord> {
-  return registry.registerPolicy({
-    name,
-    sha256: trained.manifest.onnx.sha256,
-    artifactPath: trained.artifactDir,
-    runId: trained.runId,
-    manifest: trained.manifest as unknown as Record<string, unknown>,
-    featureNames: trained.manifest.observation.featureNames,
-  });
+export function registerTrained(registry: Registry, name: string, trained: TrainedPolicy): Promise<PolicyRecord> {
+  return registerArtifact(registry, name, trained.artifactDir, trained.manifest, trained.runId);
 }
 
 export interface OfflineEvaluation {
