@@ -347,9 +347,17 @@ export class DecisionEngine extends EventEmitter {
     return [...this.deployments.keys()];
   }
 
+  /** "<ms base 36>-<nonce>-" of the last millisecond an id was minted in (many decisions share one). */
+  private idPrefixMs = -1;
+  private idPrefix = "";
+
   private nextId(now: number): string {
     this.counter = (this.counter + 1) % 0x7fffffff;
-    return `${now.toString(36)}-${this.nonce}-${this.counter.toString(36)}`;
+    if (now !== this.idPrefixMs) {
+      this.idPrefixMs = now;
+      this.idPrefix = `${now.toString(36)}-${this.nonce}-`;
+    }
+    return this.idPrefix + this.counter.toString(36);
   }
 
   /**
@@ -516,7 +524,7 @@ export class DecisionEngine extends EventEmitter {
       route,
       policyVersion,
       featureNames: d.featureNames,
-      state: Array.from(sentState, (v) => (Number.isNaN(v) ? (null as unknown as number) : v)),
+      state: loggedState(sentState),
       action,
       probability: served.probability,
       latencyUs: Math.round(latencyMs * 1000),
@@ -758,6 +766,16 @@ function checkExploration(spec: DeploymentSpec, space: ActionSpace): void {
   if (space.kind === "continuous" && (kind === "epsilon" || kind === "softmax")) {
     throw new ServeError("invalid_config", `${kind} exploration needs discrete actions`);
   }
+}
+
+/** The state as logged: NaN (a missing feature without a default) becomes null. */
+function loggedState(sent: Float64Array): number[] {
+  const state = new Array<number>(sent.length);
+  for (let j = 0; j < sent.length; j++) {
+    const v = sent[j];
+    state[j] = Number.isNaN(v) ? (null as unknown as number) : v;
+  }
+  return state;
 }
 
 function greedyAction(output: PolicyOutput): number | number[] {

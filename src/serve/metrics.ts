@@ -21,8 +21,15 @@ export class ServeMetrics {
   readonly killSwitch: Gauge;
   readonly logBatchSeconds: Histogram;
   readonly logBatchRecords: Histogram;
-  private readonly latencyChildren = new Map<string, { observe(value: number): void }>();
-  private readonly decisionChildren = new Map<string, { inc(): void }>();
+  /** Latency children by deployment, then policy, then route: lookups by strings the engine keeps, no key building. */
+  private readonly latencyChildren = new Map<string, Map<string, Map<string, { observe(value: number): void }>>>();
+  /**
+   * Decisions counted since the last scrape, per label combination: the hot path adds to a plain number, and the
+   * counter's `collect` (run by every scrape and by `get()`) hands the sums to prom-client, whose child `inc`
+   * validates and hashes its labels on every call.
+   */
+  private readonly decisionCounts = new Map<string, Map<string, Map<number | string, DecisionCount>>>();
+  private readonly decisionCountList: DecisionCount[] = [];
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -39,6 +46,7 @@ export class ServeMetrics {
       help: "Decisions served, by route and action (continuous actions are labelled 'continuous')",
       labelNames: ["deployment", "route", "action"],
       registers,
+      collect: () => this.flushDecisionCounts(),
     });
     this.fallbacks = new Counter({
       name: "hindcast_serve_fallbacks_total",
@@ -119,24 +127,45 @@ export class ServeMetrics {
     fallbackReason: string | undefined,
     safety: string[],
   ): void {
-    const latencyKey = `${deployment}\u0000${policy}\u0000${route}`;
-    let latency = this.latencyChildren.get(latencyKey);
+    let byPolicy = this.latencyChildren.get(deployment);
+    if (!byPolicy) this.latencyChildren.set(deployment, (byPolicy = new Map()));
+    let byRoute = byPolicy.get(policy);
+    if (!byRoute) byPolicy.set(policy, (byRoute = new Map()));
+    let latency = byRoute.get(route);
     if (!latency) {
       latency = this.latency.labels(deployment, policy, route);
-      this.latencyChildren.set(latencyKey, latency);
+      byRoute.set(route, latency);
     }
     latency.observe(latencySeconds);
-    const actionLabel = typeof action === "number" ? String(action) : "continuous";
-    const decisionKey = `${deployment}\u0000${route}\u0000${actionLabel}`;
-    let counter = this.decisionChildren.get(decisionKey);
+    const actionKey = typeof action === "number" ? action : "continuous";
+    let byRouteCount = this.decisionCounts.get(deployment);
+    if (!byRouteCount) this.decisionCounts.set(deployment, (byRouteCount = new Map()));
+    let byAction = byRouteCount.get(route);
+    if (!byAction) byRouteCount.set(route, (byAction = new Map()));
+    let counter = byAction.get(actionKey);
     if (!counter) {
-      counter = this.decisions.labels(deployment, route, actionLabel);
-      this.decisionChildren.set(decisionKey, counter);
+      counter = { child: this.decisions.labels(deployment, route, String(actionKey)), pending: 0 };
+      byAction.set(actionKey, counter);
+      this.decisionCountList.push(counter);
     }
-    counter.inc();
+    counter.pending += 1;
     if (fallbackReason) this.fallbacks.labels(deployment, fallbackReasonLabel(fallbackReason)).inc();
     for (const rule of safety) this.interventions.labels(deployment, rule).inc();
   }
+
+  private flushDecisionCounts(): void {
+    for (const counter of this.decisionCountList) {
+      if (counter.pending === 0) continue;
+      const pending = counter.pending;
+      counter.pending = 0;
+      counter.child.inc(pending);
+    }
+  }
+}
+
+interface DecisionCount {
+  child: { inc(value?: number): void };
+  pending: number;
 }
 
 /**
