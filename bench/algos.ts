@@ -9,6 +9,7 @@ import { algorithmDefinition, algorithmNames } from "../src/algos/registry.js";
 import { resolveConfig } from "../src/algos/config.js";
 import { allocateBatch, fitPreprocessing, gatherBatch, prepareTrainingView } from "../src/algos/preprocessing.js";
 import { stepSeed } from "../src/algos/trainer.js";
+import { assemble } from "../src/algos/toy-data.js";
 
 /** d3rlpy 2.0.4 seconds per 1,000 steps (issue 5) and the 3x target derived from it. */
 const REFERENCE: Record<string, number> = { discrete_bc: 2.5, discrete_cql: 5.0, td3bc: 5.6, iql: 8.3, cql: 115 };
@@ -30,23 +31,7 @@ function syntheticDataset(size: number, observationDim: number, actionSpace: Act
       : (rng.fillUniform(new Float32Array(size * actionDim), -1, 1) as Float32Array);
   const rewards = rng.fillNormal(new Float32Array(size)) as Float32Array;
   const terminals = Uint8Array.from({ length: size }, () => (rng.uniform() < 0.01 ? 1 : 0));
-  const episodeLength = 1000;
-  const episodes = Math.ceil(size / episodeLength);
-  return {
-    size,
-    observationDim,
-    featureNames: Array.from({ length: observationDim }, (_, j) => `x${j}`),
-    actionSpace,
-    observations,
-    nextObservations,
-    actions,
-    rewards,
-    terminals,
-    truncations: new Uint8Array(size),
-    behaviorProb: null,
-    episodeStarts: Int32Array.from({ length: episodes + 1 }, (_, e) => Math.min(e * episodeLength, size)),
-    steps: Int32Array.from({ length: size }, (_, i) => i % episodeLength),
-  };
+  return assemble(observationDim, actionSpace, observations, nextObservations, actions, rewards, terminals, 1000);
 }
 
 const discreteData = syntheticDataset(100_000, 8, { kind: "discrete", n: 4 }, 1);

@@ -4,7 +4,8 @@
 import type { ActionSpace, Transitions } from "../data/transitions.js";
 import { Rng } from "../nn/index.js";
 
-function assemble(
+/** Transitions from columns, cut into episodes of `episodeLength` rows (no propensities, no truncations). */
+export function assemble(
   observationDim: number,
   actionSpace: ActionSpace,
   observations: Float32Array,
