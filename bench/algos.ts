@@ -1,7 +1,7 @@
 // Seconds per 1,000 gradient steps for each algorithm at the default sizes (256x256 ReLU networks, batch 256,
 // one ONNX Runtime thread unless --threads), measured through the trainer's own path (seeded sampling, gather, one compiled step).
 // Targets: 3x faster than d3rlpy 2.0.4 / PyTorch 1.13 on one CPU thread (issue 5). Then peak RSS while training on
-// a 1M-transition dataset. Usage: npx tsx bench/algos.ts [--only a,b] [--k K] [--threads T] [--skip-rss]
+// a 1M-transition dataset. Usage: npx tsx bench/algos.ts [--only a,b] [--k K] [--threads T] [--spin-wait] [--skip-rss]
 // (--threads: ORT intra-op threads; 2 uses both cores, which helps wall time only on an idle machine.)
 import type { ActionSpace, Transitions } from "../src/data/transitions.js";
 import { Rng } from "../src/nn/index.js";
@@ -19,6 +19,7 @@ const only = args.includes("--only") ? args[args.indexOf("--only") + 1]!.split("
 const skipRss = args.includes("--skip-rss");
 const stepsPerCall = args.includes("--k") ? Number(args[args.indexOf("--k") + 1]) : 10;
 const threads = args.includes("--threads") ? Number(args[args.indexOf("--threads") + 1]) : 1;
+const spinWait = args.includes("--spin-wait");
 
 function syntheticDataset(size: number, observationDim: number, actionSpace: ActionSpace, seed: number): Transitions {
   const rng = new Rng(seed);
@@ -41,7 +42,7 @@ const continuousData = syntheticDataset(100_000, 17, { kind: "continuous", low: 
 async function secondsPer1000(name: string, data: Transitions, warmup: number, steps: number, stepsPerCall: number): Promise<{ wall: number; cpu: number }> {
   const definition = algorithmDefinition(name);
   const config = resolveConfig(definition.schema, {});
-  const learner = await definition.build(config, { observationDim: data.observationDim, actionSpace: data.actionSpace, seed: 0, backend: "ort", threads, stepsPerCall, totalSteps: warmup + steps });
+  const learner = await definition.build(config, { observationDim: data.observationDim, actionSpace: data.actionSpace, seed: 0, backend: "ort", threads, spinWait, stepsPerCall, totalSteps: warmup + steps });
   const view = prepareTrainingView(data, fitPreprocessing(data, config));
   const B = config.batchSize;
   const batch = allocateBatch(view, B * stepsPerCall);

@@ -39,6 +39,8 @@ export interface LearnerContext {
   seed: number;
   backend: "ort" | "interpreter";
   threads: number;
+  /** Let idle ORT threads spin-wait between parallel sections (faster with threads > 1 on otherwise idle cores). */
+  spinWait?: boolean;
   /** K gradient steps per ONNX call (an ONNX Loop in nn); the batch then holds K stacked minibatches. */
   stepsPerCall: number;
   /** The run's length in gradient steps (for learning-rate schedules such as IQL's cosine actor decay). */

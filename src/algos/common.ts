@@ -36,6 +36,11 @@ export interface LearnerSpec {
   hardTargets?: { every: number; pairs: Array<[string, string]> };
   /** Scalar float inputs fed 1 on steps divisible by `every`, else 0 (delayed updates through nn's `when`). */
   schedules?: Array<{ name: string; every: number }>;
+  /**
+   * Outputs computed only on the steps a schedule fires (built with nn's `gated`): output name -> schedule name.
+   * Other steps' records leave them out, so metrics average them over the steps that computed them.
+   */
+  gatedOutputs?: Record<string, string>;
   /** Scalar float inputs fed `value(step)` for each 1-based gradient step (e.g. a learning-rate schedule). */
   perStepValues?: Array<{ name: string; value: (step: number) => number }>;
 }
@@ -47,7 +52,7 @@ export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
   if (spec.hardTargets && spec.hardTargets.every % K !== 0) {
     throw new Error(`hard target period ${spec.hardTargets.every} is not a multiple of stepsPerCall ${K}`);
   }
-  const step = await compileStep(graph, { backend: context.backend, threads: context.threads, stepsPerCall: K });
+  const step = await compileStep(graph, { backend: context.backend, threads: context.threads, spinWait: context.spinWait, stepsPerCall: K });
   const noiseBuffers = (spec.noise ?? []).map((noise) => {
     const input = graph.inputs.get(noise.name);
     if (!input) throw new Error(`noise input ${noise.name} is not declared in the graph`);
@@ -57,6 +62,13 @@ export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
     ...(spec.schedules ?? []).map((s) => ({ name: s.name, buffer: new Float32Array(K), value: (step: number) => (step % s.every === 0 ? 1 : 0) })),
     ...(spec.perStepValues ?? []).map((s) => ({ ...s, buffer: new Float32Array(K) })),
   ];
+  const gatedBy = new Map(
+    Object.entries(spec.gatedOutputs ?? {}).map(([output, scheduleName]) => {
+      const schedule = schedules.find((s) => s.name === scheduleName);
+      if (!schedule) throw new Error(`gated output ${output} names no schedule ${scheduleName}`);
+      return [output, schedule] as const;
+    }),
+  );
   const batchInputs = Object.entries(BATCH_INPUTS).filter(([, name]) => graph.inputs.has(name)) as Array<
     [keyof typeof BATCH_INPUTS, string]
   >;
@@ -81,8 +93,13 @@ export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
       if (spec.hardTargets && lastStep % spec.hardTargets.every === 0) copyParams(step, spec.hardTargets.pairs);
       const perStep: Array<Record<string, number>> = Array.from({ length: K }, () => ({}));
       for (const [name, value] of Object.entries(outputs)) {
-        if (typeof value === "number") perStep[0][name] = value;
-        else if (value instanceof Float32Array && value.length === K) for (let k = 0; k < K; k++) perStep[k][name] = value[k];
+        const gate = gatedBy.get(name);
+        const computed = (k: number) => gate === undefined || gate.buffer[k] === 1;
+        if (typeof value === "number") {
+          if (computed(0)) perStep[0][name] = value;
+        } else if (value instanceof Float32Array && value.length === K) {
+          for (let k = 0; k < K; k++) if (computed(k)) perStep[k][name] = value[k];
+        }
       }
       return perStep;
     },

@@ -70,7 +70,8 @@ async function setUp(name: string, extra: string[]): Promise<{ learner: Learner;
 
 test("TD3+BC: the delayed actor loss reads Q_1 after this step's critic update (CORL order)", async () => {
   const { learner, batch, alpha } = await setUp("td3bc", ["policyFrequency=2", "criticLearningRate=0.05"]);
-  await learner.update(batch, [new Rng(1)], 1); // critic only
+  const [criticOnly] = await learner.update(batch, [new Rng(1)], 1);
+  assert.ok(!("actor_loss" in criticOnly!) && !("bc_loss" in criticOnly!) && "critic_loss" in criticOnly!, "an off-step reports no actor loss");
   const obs = Float64Array.from(batch.observations);
   const actions = Float64Array.from(batch.actions);
   const policyAction = forward(learner, "actor", [2, 16, 16, 1], obs, B).map(Math.tanh); // actor before step 2

@@ -11,7 +11,7 @@
  * Defaults are the paper's: alpha 2.5, sigma 0.2, c 0.5, delay 2, tau 0.005, lr 3e-4, standardised states.
  */
 import { z } from "zod";
-import { adam, ensembleMlp, mlp, op, polyak } from "../nn/index.js";
+import { adam, ensembleMlp, gated, mlp, op, polyak } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
 import { batchInputs, bellmanTarget, compileLearner, criticMemberValues, criticValues, minOverCritics, updatedCritic, transitionInputs } from "./common.js";
 import { commonConfigShape } from "./config.js";
@@ -64,14 +64,16 @@ export const td3bc: AlgorithmDefinition<Td3bcConfig> = {
     polyak(actorTarget.params, actor.params, config.tau, { afterUpdate: true, when: updateActor });
 
     g.output("critic_loss", criticLoss);
-    g.output("actor_loss", actorLoss);
-    g.output("bc_loss", bcLoss);
+    // Reported on actor steps only, so the actor's forward pass and Q_1(s, pi(s)) run inside the same If.
+    g.output("actor_loss", gated(updateActor, actorLoss, Number.NaN));
+    g.output("bc_loss", gated(updateActor, bcLoss, Number.NaN));
     g.output("q_mean", op.mean(qData));
     return compileLearner({
       graph: g,
       context,
       noise: [{ name: "target_noise", distribution: "normal" }],
       schedules: [{ name: "update_actor", every: config.policyFrequency }],
+      gatedOutputs: { actor_loss: "update_actor", bc_loss: "update_actor" },
       policy: { obs, output: policyAction, name: "action", kind: "action" },
     });
   },

@@ -68,6 +68,8 @@ export interface FitOptions {
   codeVersion?: string;
   backend?: "ort" | "interpreter";
   threads?: number;
+  /** ORT threads spin-wait between parallel sections (see LearnerContext.spinWait). */
+  spinWait?: boolean;
   /**
    * Gradient steps per ONNX call (default 10). The trainer uses the largest divisor of this that also divides the
    * run length, the logging/checkpoint/evaluation periods and the resume point, so results do not depend on it.
@@ -181,6 +183,7 @@ export async function train<C extends CommonConfig>(
     seed: options.seed,
     backend: options.backend ?? "ort",
     threads: options.threads ?? 1,
+    spinWait: options.spinWait,
     stepsPerCall,
     totalSteps: steps,
   });
@@ -208,6 +211,8 @@ export async function train<C extends CommonConfig>(
   const indices = new Int32Array(batchSize * stepsPerCall);
   const rngs: Rng[] = new Array(stepsPerCall);
   const sums: Record<string, number> = {};
+  // Per metric: some (e.g. TD3+BC's actor loss) are only computed on some steps.
+  const counts: Record<string, number> = {};
   let windowSteps = 0;
   let windowStart = performance.now();
   let rate = 0;
@@ -217,8 +222,9 @@ export async function train<C extends CommonConfig>(
     rate = (windowSteps * 1000) / Math.max(now - windowStart, 1e-6);
     const losses: Record<string, number> = {};
     for (const key of Object.keys(sums)) {
-      losses[key] = sums[key] / windowSteps;
+      losses[key] = sums[key] / counts[key];
       delete sums[key];
+      delete counts[key];
     }
     windowSteps = 0;
     windowStart = now;
@@ -248,6 +254,7 @@ export async function train<C extends CommonConfig>(
           throw new AlgoError("training_diverged", `${definition.name}: ${key} became ${value} at step ${at}`, { field: key, step: at, value: String(value) });
         }
         sums[key] = (sums[key] ?? 0) + value;
+        counts[key] = (counts[key] ?? 0) + 1;
       }
     }
     windowSteps += stepsPerCall;

@@ -6,7 +6,7 @@ export * as op from "./ops.js";
 export { gradients } from "./autodiff.js";
 export { evaluate, type Precision, type InterpreterEnv } from "./interpreter.js";
 export { Linear, Mlp, EnsembleMlp, linear, mlp, ensembleMlp, activate, torchLinearInit, uniformInit, type Activation, type MlpOptions, type EnsembleMlpOptions, type Module } from "./layers.js";
-export { adam, adamW, sgd, polyak, type AdamOptions, type SgdOptions, type OptimizerOptions, type OptimizerResult, type PolyakOptions } from "./optim.js";
+export { adam, adamW, sgd, polyak, gated, type AdamOptions, type SgdOptions, type OptimizerOptions, type OptimizerResult, type PolyakOptions } from "./optim.js";
 export { gaussianLogProb, tanhGaussian, tanhGaussianLogProb, logTanhJacobian, atanh } from "./distributions.js";
 export { compileStep, TrainingStep, buildProgram, programToOnnx, type CompileOptions, type Feeds, type FeedValue, type StepOutputs } from "./step.js";
 export { exportOnnx, type ExportOptions } from "./export.js";

@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import type { onnx as OnnxNs } from "onnx-proto";
 import { NnError } from "./errors.js";
-import type { DType, Shape, Tensor } from "./graph.js";
+import type { DType, Graph, Shape, Tensor } from "./graph.js";
 
 // onnx-proto ships protobufjs code generated from the official onnx.proto (CommonJS).
 const require = createRequire(import.meta.url);
@@ -134,6 +134,7 @@ class OnnxBuilder {
     const graph = targets[0]?.graph;
     if (!graph) throw new NnError("invalid_argument", "ONNX lowering needs at least one output", {});
     const plan = planBranches(targets, stopIds, this.options.bakedParams !== undefined);
+    this.biasedMatmuls = biasedMatmuls(graph, new Set(targets.map((t) => t.id)));
     for (const unit of plan) {
       if (typeof unit === "number") this.names.set(unit, this.lower(graph.nodes[unit]!));
       else this.lowerBranch(unit);
@@ -281,6 +282,8 @@ class OnnxBuilder {
   }
 
   private batchDim: string | undefined;
+  /** 2-D matmuls whose only reader adds a bias: lowered with that add as one Gemm (A, B, C). */
+  private biasedMatmuls = new Map<number, number>();
 
   /**
    * A static shape as an int64 tensor. In exports with a symbolic batch, a leading dimension equal to the batch
@@ -323,6 +326,17 @@ class OnnxBuilder {
     const out = `${this.prefix}t${node.id}_${node.op}`;
     const ins = node.inputs.map((i) => this.names.get(i.id)!);
     const attrs = node.attrs as Record<string, unknown>;
+    // A layer's x W + b as Gemm's C input: ORT can then fuse the activation that follows into the same kernel.
+    if (this.biasedMatmuls.has(node.id)) return "";
+    if (node.op === "add") {
+      const matmulSide = node.inputs.findIndex((t) => this.biasedMatmuls.get(t.id) === node.id);
+      if (matmulSide >= 0) {
+        const matmul = node.inputs[matmulSide]!;
+        const { transA, transB } = matmul.attrs as { transA: boolean; transB: boolean };
+        const operands = matmul.inputs.map((t) => this.names.get(t.id)!);
+        return this.emit("Gemm", [...operands, ins[1 - matmulSide]!], { transA: transA ? 1 : 0, transB: transB ? 1 : 0 }, out);
+      }
+    }
     const simple = SIMPLE_OPS[node.op];
     if (simple) return this.emit(simple, ins, {}, out);
     switch (node.op) {
@@ -445,6 +459,30 @@ function reach(targets: readonly Tensor[], stopIds: ReadonlySet<number>, baked: 
     else stack.push(...t.inputs);
   }
   return seen;
+}
+
+/**
+ * Matmul id -> add id for every 2-D float matmul read only by an add of a bias that broadcasts one way to the
+ * product's shape (a [n] or [1, n] vector, or a full [m, n] matrix).
+ */
+function biasedMatmuls(graph: Graph, targetIds: ReadonlySet<number>): Map<number, number> {
+  const readers = new Map<number, number[]>();
+  for (const node of graph.nodes) for (const input of node.inputs) readers.set(input.id, [...(readers.get(input.id) ?? []), node.id]);
+  const fused = new Map<number, number>();
+  for (const node of graph.nodes) {
+    if (node.op !== "matmul" || node.rank !== 2 || node.dtype !== "float32" || targetIds.has(node.id)) continue;
+    const [a, b] = node.inputs as [Tensor, Tensor];
+    if (a.rank !== 2 || b.rank !== 2) continue;
+    const consumers = readers.get(node.id) ?? [];
+    if (consumers.length !== 1) continue;
+    const add = graph.nodes[consumers[0]!]!;
+    if (add.op !== "add" || add.inputs[0]!.id === add.inputs[1]!.id) continue;
+    const bias = add.inputs[0]!.id === node.id ? add.inputs[1]! : add.inputs[0]!;
+    const [m, n] = node.shape as [number, number];
+    const oneWay = (bias.rank === 1 && bias.shape[0] === n) || (bias.rank === 2 && (bias.shape[0] === 1 || bias.shape[0] === m) && bias.shape[1] === n);
+    if (oneWay && add.shape.join() === node.shape.join() && bias.dtype === "float32") fused.set(node.id, add.id);
+  }
+  return fused;
 }
 
 function isGate(t: Tensor): boolean {

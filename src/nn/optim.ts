@@ -31,6 +31,15 @@ function gate(when: Tensor | undefined, updated: Tensor, old: Tensor): Tensor {
   return op.where(condition, updated, old);
 }
 
+/**
+ * `value` on calls where the gate `when` is on, `otherwise` (e.g. NaN) when it is off. Like the gated updates, it
+ * shares their condition, so in ONNX the work only `value` needs runs inside the same If (skipped on off steps).
+ */
+export function gated(when: Tensor, value: Tensor, otherwise: number): Tensor {
+  checkGate("gated", when);
+  return gate(when, value, value.graph.constant(otherwise, value.shape, value.dtype));
+}
+
 function checkGate(kind: string, when: Tensor | undefined): void {
   if (when && (when.dtype === "int64" || when.size !== 1)) {
     throw new NnError("invalid_argument", `${kind}: "when" must be a bool or float32 scalar, got ${when}`, { op: kind });

@@ -9,7 +9,7 @@ import { Graph, type Tensor } from "./graph.js";
 import { evaluate } from "./interpreter.js";
 import * as op from "./ops.js";
 import { mlp, ensembleMlp, linear } from "./layers.js";
-import { adam, adamW, sgd, polyak } from "./optim.js";
+import { adam, gated, adamW, sgd, polyak } from "./optim.js";
 import { buildProgram, compileStep, programToOnnx, type TrainingStep } from "./step.js";
 import type { onnx as OnnxNs } from "onnx-proto";
 import { exportOnnx } from "./export.js";
@@ -571,4 +571,45 @@ test("gated updates run inside one ONNX If per gate, so an off step skips their 
   assert.deepEqual(Array.from(ortStep.state()["adam1.step"]!), [gates.filter(([a]) => a === 1).length]);
   assert.deepEqual(Array.from(ortStep.state()["adam0.step"]!), [gates.length]);
   await ortStep.dispose();
+});
+
+test("a gated output is computed inside its gate's If: the value on on-steps, the fallback on off-steps", async () => {
+  const build = () => {
+    const g = new Graph({ seed: 4 });
+    const x = g.input("x", [4, 3]);
+    const y = g.input("y", [4, 2]);
+    const updateActor = g.input("update_actor", [1]);
+    const actor = mlp(g, "actor", [3, 5, 2]);
+    const actorLoss = op.mean(op.square(op.sub(actor.apply(x), y)));
+    adam(actorLoss, actor.params, { lr: 0.05, when: updateActor });
+    g.output("actor_loss", gated(updateActor, actorLoss, Number.NaN));
+    return g;
+  };
+  const model = onnxProto.ModelProto.decode(programToOnnx(buildProgram(build())));
+  const outer = model.graph!.node!.map((n) => n.opType ?? "");
+  assert.equal(outer.filter((o) => o === "Gemm" || o === "MatMul").length, 0, `the actor's forward runs only inside the If: ${outer.join(" ")}`);
+  const ortStep = await compileStep(build());
+  const reference = await compileStep(build(), { backend: "interpreter" });
+  const rng = new Rng(8);
+  for (const on of [1, 0, 1, 0]) {
+    const x = rng.fillNormal(new Float32Array(12)) as Float32Array;
+    const y = rng.fillNormal(new Float32Array(8)) as Float32Array;
+    const got = (await ortStep.run({ x, y, update_actor: [on] })).actor_loss as number;
+    const want = (await reference.run({ x, y, update_actor: [on] })).actor_loss as number;
+    if (on) assert.ok(Number.isFinite(got) && Math.abs(got - want) < 1e-5 * (1 + Math.abs(want)), `${got} vs ${want}`);
+    else assert.ok(Number.isNaN(got) && Number.isNaN(want), `off step: ${got}, ${want}`);
+  }
+  await ortStep.dispose();
+});
+
+test("a layer's product and bias add lower to one Gemm with a C input (no separate Add)", () => {
+  const g = new Graph({ seed: 2 });
+  const x = g.input("x", [4, 3]);
+  const net = mlp(g, "net", [3, 5, 2]);
+  g.output("y", net.apply(x));
+  const ops = onnxProto.ModelProto.decode(programToOnnx(buildProgram(g))).graph!.node!;
+  const gemms = ops.filter((n) => n.opType === "Gemm");
+  assert.equal(gemms.length, 2);
+  assert.ok(gemms.every((n) => n.input!.length === 3), "bias as Gemm's C");
+  assert.equal(ops.filter((n) => n.opType === "Add").length, 0);
 });
