@@ -205,12 +205,23 @@ class OnnxBuilder {
     this.lowerNeeded([...spec.next.values(), ...spec.outputs.values()], stop);
     const outputs: OnnxNs.IValueInfoProto[] = [this.valueInfo(`${p}cond_out`, [], "bool")];
     this.emit("Identity", [`${p}cond`], {}, `${p}cond_out`);
+    // A body output produced by a node of the body takes that node's output name instead of an Identity copy (ORT
+    // copies every Identity: the whole state, every step).
+    const producers = new Map<string, OnnxNs.INodeProto>();
+    for (const node of this.nodes) for (const out of node.output ?? []) producers.set(out, node);
+    const renamed = new Map<string, string>();
+    const bind = (value: string, output: string) => {
+      const taken = renamed.get(value);
+      if (taken !== undefined || !producers.has(value)) return void this.emit("Identity", [taken ?? value], {}, output);
+      renamed.set(value, output);
+      renameValue(this.nodes, value, output);
+    };
     for (const [name, t] of spec.next) {
-      this.emit("Identity", [this.names.get(t.id)!], {}, `${p}next_${name}`);
+      bind(this.names.get(t.id)!, `${p}next_${name}`);
       outputs.push(this.valueInfo(`${p}next_${name}`, t.shape, t.dtype));
     }
     for (const [name, t] of spec.outputs) {
-      this.emit("Identity", [this.names.get(t.id)!], {}, `${p}out_${name}`);
+      bind(this.names.get(t.id)!, `${p}out_${name}`);
       outputs.push(this.valueInfo(`${p}out_${name}`, t.shape, t.dtype));
     }
     const carried = spec.states.filter((s) => spec.next.has(s.name));
@@ -352,7 +363,7 @@ class OnnxBuilder {
         }
         const offset = attrs.offset as number;
         const flat = this.emit("Slice", [ins[0]!, this.ints([offset]), this.ints([offset + node.size]), this.ints([0])]);
-        return node.rank === 1 ? this.emit("Identity", [flat], {}, out) : this.emit("Reshape", [flat, this.ints([...node.shape])], {}, out);
+        return node.rank === 1 ? flat : this.emit("Reshape", [flat, this.ints([...node.shape])], {}, out);
       }
       case "leakyRelu":
         return this.emit("LeakyRelu", ins, { alpha: { float: attrs.alpha as number } }, out);
@@ -415,8 +426,8 @@ class OnnxBuilder {
         return this.emit("Concat", ins, { axis: attrs.axis as number }, out);
       case "slice": {
         const { axis, start, end } = attrs as { axis: number; start: number; end: number };
-        // A slice covering the whole axis (e.g. one optimizer over every parameter) is the input itself.
-        if (start === 0 && end === node.inputs[0]!.shape[axis]) return this.emit("Identity", ins, {}, out);
+        // A slice covering the whole axis (e.g. one optimizer over every parameter) is the input itself (no copy).
+        if (start === 0 && end === node.inputs[0]!.shape[axis]) return ins[0]!;
         return this.emit("Slice", [ins[0]!, this.ints([start]), this.ints([end]), this.ints([axis])], {}, out);
       }
       case "reshape":
@@ -459,6 +470,15 @@ function reach(targets: readonly Tensor[], stopIds: ReadonlySet<number>, baked: 
     else stack.push(...t.inputs);
   }
   return seen;
+}
+
+/** Renames a value everywhere it appears in `nodes`, including inside If branches (which read outer values by name). */
+function renameValue(nodes: OnnxNs.INodeProto[], from: string, to: string): void {
+  for (const node of nodes) {
+    node.input = (node.input ?? []).map((x) => (x === from ? to : x));
+    node.output = (node.output ?? []).map((x) => (x === from ? to : x));
+    for (const attribute of node.attribute ?? []) if (attribute.g) renameValue(attribute.g.node ?? [], from, to);
+  }
 }
 
 /**

@@ -613,3 +613,20 @@ test("a layer's product and bias add lower to one Gemm with a C input (no separa
   assert.ok(gemms.every((n) => n.input!.length === 3), "bias as Gemm's C");
   assert.equal(ops.filter((n) => n.opType === "Add").length, 0);
 });
+
+test("the K-step Loop body hands its updated state out without Identity copies", () => {
+  const g = new Graph({ seed: 1 });
+  const x = g.input("x", [4, 3]);
+  const net = mlp(g, "net", [3, 5, 1]);
+  const loss = op.mean(op.square(net.apply(x)));
+  adam(loss, net.params, { lr: 0.01 });
+  g.output("loss", loss);
+  g.output("same_loss", loss);
+  const model = onnxProto.ModelProto.decode(programToOnnx(buildProgram(g), 3));
+  const body = model.graph!.node!.find((n) => n.opType === "Loop")!.attribute!.find((a) => a.name === "body")!.g!;
+  const identities = body.node!.filter((n) => n.opType === "Identity").map((n) => n.output![0]);
+  // The loop condition, and the second output naming a value already handed out; no state vector is copied.
+  assert.deepEqual(identities.sort(), ["b_cond_out", "b_out_same_loss"]);
+  const produced = new Set(body.node!.flatMap((n) => n.output ?? []));
+  for (const out of body.output!) assert.ok(produced.has(out.name!), `${out.name} is produced in the body`);
+});
