@@ -96,6 +96,7 @@ async function runServer(scenario: string, logDir: string): Promise<void> {
     // Preallocated segments are the default; context: appended segments (--no-preallocate-log), slower durable writes.
     preallocateLog: scenario === "log-append" ? false : undefined,
     logWritesInFlight: process.env["HINDCAST_BENCH_LOG_WRITES"] ? Number(process.env["HINDCAST_BENCH_LOG_WRITES"]) : undefined,
+    logOverlapAfterMs: process.env["HINDCAST_BENCH_LOG_OVERLAP_MS"] ? Number(process.env["HINDCAST_BENCH_LOG_OVERLAP_MS"]) : undefined,
   });
   const { url } = await service.start();
   process.once("SIGTERM", () => void service.stop().then(() => process.exit(0)));
@@ -104,7 +105,10 @@ async function runServer(scenario: string, logDir: string): Promise<void> {
 
 function startServer(scenario: string, logDir: string): Promise<{ child: ChildProcess; url: string }> {
   const self = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, ["--import", "tsx", self, "--server", scenario, logDir], { stdio: ["ignore", "pipe", "inherit"] });
+  // HINDCAST_BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there (node --cpu-prof) when it stops.
+  const profileDir = process.env["HINDCAST_BENCH_CPU_PROF"];
+  const profile = profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [];
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", self, "--server", scenario, logDir], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     let buffered = "";
     child.stdout!.on("data", (chunk: Buffer) => {
@@ -158,14 +162,21 @@ async function logBatchSummary(url: string): Promise<string> {
   }
 }
 
-/** CPU seconds (user + system, all threads) the process has used so far, from /proc; null where unavailable. */
-async function cpuSeconds(child: ChildProcess): Promise<number | null> {
+/**
+ * CPU seconds (user + system) the process has used so far, from /proc: all threads, and the main (event-loop)
+ * thread alone; the rest is libuv's thread pool (the log's writes), V8's GC helpers and the like. Null where
+ * unavailable.
+ */
+async function cpuSeconds(child: ChildProcess): Promise<{ total: number; main: number } | null> {
   try {
     const { readFileSync } = await import("node:fs");
-    const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the command name), in clock ticks
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    const ticks = (path: string): number => {
+      const stat = readFileSync(path, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the command name), in clock ticks
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    };
+    return { total: ticks(`/proc/${child.pid}/stat`), main: ticks(`/proc/${child.pid}/task/${child.pid}/stat`) };
   } catch {
     return null;
   }
@@ -194,8 +205,13 @@ async function httpScenario(scenario: string, seconds: number, target: { rps: nu
     // on an idle 2-core machine the server has one core (the load generator the other), so 1 s / (CPU per
     // decision) is its CPU ceiling; with the durable log, throughput is also bounded by connections / latency.
     const served = r.rps * seconds;
-    const cpuUs = cpuBefore !== null && cpuAfter !== null && served > 0 ? ((cpuAfter - cpuBefore) / served) * 1e6 : null;
-    const cpuPart = cpuUs !== null ? `; server CPU ${cpuUs.toFixed(1)} us/decision (one-core ceiling ${Math.round(1e6 / cpuUs)}/s)` : "";
+    const measured = cpuBefore !== null && cpuAfter !== null && served > 0;
+    const cpuUs = measured ? ((cpuAfter.total - cpuBefore.total) / served) * 1e6 : null;
+    const mainUs = measured ? ((cpuAfter.main - cpuBefore.main) / served) * 1e6 : null;
+    const cpuPart =
+      cpuUs !== null && mainUs !== null
+        ? `; server CPU ${cpuUs.toFixed(1)} us/decision (event loop ${mainUs.toFixed(1)}, other threads ${(cpuUs - mainUs).toFixed(1)}; one-core ceiling ${Math.round(1e6 / cpuUs)}/s)`
+        : "";
     const rss = await peakRss(child);
     const batch = await logBatchSummary(url);
     let verdict: string;

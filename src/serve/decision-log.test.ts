@@ -226,6 +226,52 @@ test("appended segments never show a hole to a reader following the file, even w
   }
 });
 
+test("a second batch write waits until the first has been in flight for overlapAfterMs, then pipelines", async () => {
+  const dir = tempDir();
+  // Every batch write is counted; the first is held back 400 ms (a stalled disk).
+  const fs = createRequire(import.meta.url)("node:fs") as { write: unknown };
+  const realWrite = fs.write;
+  let writes = 0;
+  fs.write = (...args: unknown[]) => {
+    writes += 1;
+    if (writes === 1) {
+      setTimeout(() => (realWrite as (...a: unknown[]) => void)(...args), 400);
+      return;
+    }
+    return (realWrite as (...a: unknown[]) => void)(...args);
+  };
+  syncBuiltinESMExports();
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const feedback = (id: string) => ({ kind: "feedback" as const, decisionId: id, ts: 1, reward: 1, late: false, duplicate: false });
+  try {
+    const log = new DecisionLog({ dir, maxWritesInFlight: 2, overlapAfterMs: 200 });
+    const resolved: string[] = [];
+    const append = (id: string) => log.append(feedback(id)).then(() => void resolved.push(id));
+    const pending = [append("a")];
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(writes, 1);
+    // Appended in later turns while the first write is young: they wait, and grow one batch.
+    pending.push(append("b"));
+    await sleep(20);
+    pending.push(append("c"));
+    await sleep(30);
+    assert.equal(writes, 1, "a second write started while the first was young");
+    // Past overlapAfterMs the queued batch is written although the first write is still out.
+    await sleep(250);
+    assert.equal(writes, 2, "the queued batch was not pipelined behind the stalled write");
+    assert.deepEqual(resolved, [], "a batch resolved before the batch ahead of it was written");
+    await Promise.all(pending);
+    assert.deepEqual(resolved, ["a", "b", "c"]);
+    assert.equal(log.stats.batches, 2);
+    await log.close();
+    assert.deepEqual(readDecisionLog(dir).records.map((r) => (r.kind === "feedback" ? r.decisionId : "")), ["a", "b", "c"]);
+  } finally {
+    fs.write = realWrite;
+    syncBuiltinESMExports();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("the monitor's live tail sees every record of the default preallocated log exactly once, across rotations and a restart", async () => {
   const dir = tempDir();
   try {

@@ -39,6 +39,8 @@ export interface DecisionServiceOptions {
   preallocateLog?: boolean;
   /** Decision-log batch writes in flight at once (default 2; 1 is classic group commit). */
   logWritesInFlight?: number;
+  /** A log write beyond the first starts only once the oldest in flight has taken this long (default 1 ms). */
+  logOverlapAfterMs?: number;
   decisionMemory?: number;
   feedbackWindowMs?: number;
   /** Include Node process metrics in /metrics. */
@@ -126,6 +128,7 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
     durable: options.durableLog ?? true,
     preallocate: options.preallocateLog ?? true,
     maxWritesInFlight: options.logWritesInFlight,
+    overlapAfterMs: options.logOverlapAfterMs,
     commitDelayMs: options.commitDelayMs,
     onBatch: (records, seconds) => {
       metrics.logBatchRecords.observe(records);
