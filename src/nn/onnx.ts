@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import type { onnx as OnnxNs } from "onnx-proto";
 import { NnError } from "./errors.js";
-import type { DType, Graph, Shape, Tensor } from "./graph.js";
+import { PARAMS_STATE, type DType, type Graph, type Shape, type Tensor } from "./graph.js";
 
 // onnx-proto ships protobufjs code generated from the official onnx.proto (CommonJS).
 const require = createRequire(import.meta.url);
@@ -41,29 +41,41 @@ export interface LoopSpec {
  * output stacked [steps, ...].
  */
 export function lowerLoopToOnnx(spec: LoopSpec): Uint8Array {
-  const body = new OnnxBuilder({ inputs: new Map(), outputs: new Map() }, "b_").buildLoopBody(spec);
+  const pieces = paramPieces(spec);
+  const body = new OnnxBuilder({ inputs: new Map(), outputs: new Map() }, "b_").buildLoopBody(spec, pieces);
   const outer = new OnnxBuilder({ inputs: new Map(), outputs: new Map() });
-  const carried = spec.states.filter((s) => spec.next.has(s.name));
+  const carried = spec.states.filter((s) => spec.next.has(s.name) && !(pieces && s.name === PARAMS_STATE));
+  const carriedPieces = (pieces ?? []).filter((piece) => piece.updated);
   const tripCount = outer.ints0(spec.steps);
-  const loopOutputs = [...carried.map((s) => `${s.name}__next`), ...spec.outputs.keys()];
+  const nodes: OnnxNs.INodeProto[] = [];
+  if (pieces) {
+    // The flat parameter vector enters as one piece per updated run (carried) or untouched run (read, not carried).
+    const sizes = outer.int64s(pieces.map((piece) => piece.size));
+    nodes.push({ opType: "Split", name: "param_pieces", input: [PARAMS_STATE, sizes], output: pieces.map((piece) => piece.name), attribute: [{ name: "axis", type: ATTR.INT, i: 0 }] });
+  }
+  const loopOutputs = [...carriedPieces.map((piece) => `${piece.name}__next`), ...carried.map((s) => `${s.name}__next`), ...spec.outputs.keys()];
+  nodes.push({
+    opType: "Loop",
+    name: "steps",
+    input: [tripCount, "", ...carriedPieces.map((piece) => piece.name), ...carried.map((s) => s.name)],
+    output: loopOutputs,
+    attribute: [{ name: "body", type: ATTR.GRAPH, g: body }],
+  });
+  if (pieces) {
+    const parts = pieces.map((piece) => (piece.updated ? `${piece.name}__next` : piece.name));
+    nodes.push({ opType: "Concat", name: "params_next", input: parts, output: [`${PARAMS_STATE}__next`], attribute: [{ name: "axis", type: ATTR.INT, i: 0 }] });
+  }
+  const updatedStates = spec.states.filter((s) => spec.next.has(s.name));
   const graph: OnnxNs.IGraphProto = {
     name: "training_loop",
-    node: [
-      {
-        opType: "Loop",
-        name: "steps",
-        input: [tripCount, "", ...carried.map((s) => s.name)],
-        output: loopOutputs,
-        attribute: [{ name: "body", type: ATTR.GRAPH, g: body }],
-      },
-    ],
+    node: nodes,
     initializer: outer.initializerList(),
     input: [
       ...spec.inputs.map((t) => outer.info(t.attrs.name as string, [spec.steps, ...t.shape], t.dtype)),
       ...spec.states.map((s) => outer.info(s.name, s.tensor.shape, "float32")),
     ],
     output: [
-      ...carried.map((s) => outer.info(`${s.name}__next`, s.tensor.shape, "float32")),
+      ...updatedStates.map((s) => outer.info(`${s.name}__next`, s.tensor.shape, "float32")),
       ...[...spec.outputs].map(([name, t]) => outer.info(name, [spec.steps, ...t.shape], t.dtype)),
     ],
   };
@@ -74,6 +86,33 @@ export function lowerLoopToOnnx(spec: LoopSpec): Uint8Array {
     graph,
   });
   return onnx.ModelProto.encode(model).finish();
+}
+
+/**
+ * A run of the flat parameter vector: updated in the step (its new value is `next`) or untouched. Inside the Loop
+ * each run is a tensor of its own, so an optimizer reads and writes its group without slicing it out of (and
+ * concatenating it back into) the whole vector every step.
+ */
+interface ParamPiece {
+  offset: number;
+  size: number;
+  updated: boolean;
+  next: Tensor;
+  name: string;
+}
+
+function paramPieces(spec: LoopSpec): ParamPiece[] | undefined {
+  const pool = spec.states.find((s) => s.name === PARAMS_STATE)?.tensor;
+  const next = spec.next.get(PARAMS_STATE);
+  if (!pool || !next) return undefined;
+  const parts = next.op === "concat" ? next.inputs : [next];
+  let offset = 0;
+  return parts.map((part, j) => {
+    const updated = !(part.op === "slice" && part.inputs[0] === pool);
+    const piece = { offset, size: part.size, updated, next: part, name: `${PARAMS_STATE}_${j}` };
+    offset += part.size;
+    return piece;
+  });
 }
 
 type Attr = number | number[] | string | { floats: number[] } | { float: number };
@@ -190,19 +229,27 @@ class OnnxBuilder {
    * The body of an ONNX Loop running one training step per iteration: minibatch inputs are gathered from the
    * outer stacked inputs by the iteration number, updated states are loop-carried, outputs are scan outputs.
    */
-  buildLoopBody(spec: LoopSpec): OnnxNs.IGraphProto {
+  buildLoopBody(spec: LoopSpec, pieces?: ParamPiece[]): OnnxNs.IGraphProto {
     const p = this.prefix;
     const stop = new Set<number>();
+    const pool = pieces ? spec.states.find((s) => s.name === PARAMS_STATE)!.tensor : undefined;
+    if (pieces && pool) {
+      this.pieces = { pool, runs: pieces.map((piece) => ({ ...piece, name: piece.updated ? `${p}st_${piece.name}` : piece.name })) };
+      stop.add(pool.id);
+    }
     for (const input of spec.inputs) {
       const name = input.attrs.name as string;
       this.names.set(input.id, this.emit("Gather", [name, `${p}iter`], { axis: 0 }, `${p}in_${name}`));
       stop.add(input.id);
     }
     for (const s of spec.states) {
+      if (s.tensor === pool) continue;
       this.names.set(s.tensor.id, spec.next.has(s.name) ? `${p}st_${s.name}` : s.name);
       stop.add(s.tensor.id);
     }
-    this.lowerNeeded([...spec.next.values(), ...spec.outputs.values()], stop);
+    const nextStates = [...spec.next].filter(([name]) => !(pool && name === PARAMS_STATE));
+    const updatedPieces = (pieces ?? []).filter((piece) => piece.updated);
+    this.lowerNeeded([...updatedPieces.map((piece) => piece.next), ...nextStates.map(([, t]) => t), ...spec.outputs.values()], stop);
     const outputs: OnnxNs.IValueInfoProto[] = [this.valueInfo(`${p}cond_out`, [], "bool")];
     this.emit("Identity", [`${p}cond`], {}, `${p}cond_out`);
     // A body output produced by a node of the body takes that node's output name instead of an Identity copy (ORT
@@ -216,7 +263,11 @@ class OnnxBuilder {
       renamed.set(value, output);
       renameValue(this.nodes, value, output);
     };
-    for (const [name, t] of spec.next) {
+    for (const piece of updatedPieces) {
+      bind(this.names.get(piece.next.id)!, `${p}next_${piece.name}`);
+      outputs.push(this.valueInfo(`${p}next_${piece.name}`, [piece.size], "float32"));
+    }
+    for (const [name, t] of nextStates) {
       bind(this.names.get(t.id)!, `${p}next_${name}`);
       outputs.push(this.valueInfo(`${p}next_${name}`, t.shape, t.dtype));
     }
@@ -224,7 +275,7 @@ class OnnxBuilder {
       bind(this.names.get(t.id)!, `${p}out_${name}`);
       outputs.push(this.valueInfo(`${p}out_${name}`, t.shape, t.dtype));
     }
-    const carried = spec.states.filter((s) => spec.next.has(s.name));
+    const carried = spec.states.filter((s) => spec.next.has(s.name) && s.tensor !== pool);
     return {
       name: "step_body",
       node: this.nodes,
@@ -232,6 +283,7 @@ class OnnxBuilder {
       input: [
         this.valueInfo(`${p}iter`, [], "int64"),
         this.valueInfo(`${p}cond`, [], "bool"),
+        ...updatedPieces.map((piece) => this.valueInfo(`${p}st_${piece.name}`, [piece.size], "float32")),
         ...carried.map((s) => this.valueInfo(`${p}st_${s.name}`, s.tensor.shape, "float32")),
       ],
       output: outputs,
@@ -249,6 +301,25 @@ class OnnxBuilder {
   /** An int64 scalar initializer. */
   ints0(value: number): string {
     return this.constant([value], [], "int64");
+  }
+
+  /** An int64 vector initializer. */
+  int64s(values: readonly number[]): string {
+    return this.ints(values);
+  }
+
+  /** Elements [offset, offset + size) of the flat parameter vector, from its runs (no copy when one run matches). */
+  private fromPieces(offset: number, size: number, shape: readonly number[]): string {
+    const parts: string[] = [];
+    for (const run of this.pieces!.runs) {
+      const start = Math.max(offset, run.offset);
+      const end = Math.min(offset + size, run.offset + run.size);
+      if (start >= end) continue;
+      if (start === run.offset && end === run.offset + run.size) parts.push(run.name);
+      else parts.push(this.emit("Slice", [run.name, this.ints([start - run.offset]), this.ints([end - run.offset]), this.ints([0])]));
+    }
+    const flat = parts.length === 1 ? parts[0]! : this.emit("Concat", parts, { axis: 0 });
+    return shape.length === 1 ? flat : this.emit("Reshape", [flat, this.ints([...shape])]);
   }
 
   private valueInfo(name: string, shape: Shape, dtype: DType): OnnxNs.IValueInfoProto {
@@ -293,6 +364,8 @@ class OnnxBuilder {
   }
 
   private batchDim: string | undefined;
+  /** In a Loop body: the flat parameter vector as separate runs (see ParamPiece), by their names in the body. */
+  private pieces: { pool: Tensor; runs: Array<{ offset: number; size: number; name: string }> } | undefined;
   /** 2-D matmuls whose only reader adds a bias: lowered with that add as one Gemm (A, B, C). */
   private biasedMatmuls = new Map<number, number>();
 
@@ -337,6 +410,9 @@ class OnnxBuilder {
     const out = `${this.prefix}t${node.id}_${node.op}`;
     const ins = node.inputs.map((i) => this.names.get(i.id)!);
     const attrs = node.attrs as Record<string, unknown>;
+    if (this.pieces && node.op !== "param" && node.op !== "slice" && node.inputs.includes(this.pieces.pool)) {
+      throw new NnError("export_unsupported", `op "${node.op}" reads the flat parameter vector directly`, { op: node.op });
+    }
     // A layer's x W + b as Gemm's C input: ORT can then fuse the activation that follows into the same kernel.
     if (this.biasedMatmuls.has(node.id)) return "";
     if (node.op === "add") {
@@ -357,6 +433,7 @@ class OnnxBuilder {
       case "state":
         throw new NnError("export_unsupported", `${node.op} "${attrs.name as string}" is needed but was not declared as a model input`, { name: attrs.name });
       case "param": {
+        if (this.pieces && node.inputs[0] === this.pieces.pool) return this.fromPieces(attrs.offset as number, node.size, node.shape);
         if (this.options.bakedParams) {
           const offset = attrs.offset as number;
           return this.constant(this.options.bakedParams.subarray(offset, offset + node.size), node.shape, "float32", attrs.name as string);
@@ -426,6 +503,7 @@ class OnnxBuilder {
         return this.emit("Concat", ins, { axis: attrs.axis as number }, out);
       case "slice": {
         const { axis, start, end } = attrs as { axis: number; start: number; end: number };
+        if (this.pieces && node.inputs[0] === this.pieces.pool) return this.fromPieces(start, end - start, [end - start]);
         // A slice covering the whole axis (e.g. one optimizer over every parameter) is the input itself (no copy).
         if (start === 0 && end === node.inputs[0]!.shape[axis]) return ins[0]!;
         return this.emit("Slice", [ins[0]!, this.ints([start]), this.ints([end]), this.ints([axis])], {}, out);
