@@ -604,7 +604,9 @@ export class DecisionEngine extends EventEmitter {
   }
 
   private async fallbackAction(d: CompiledDeployment, state: Float32Array): Promise<Served> {
-    const pending = d.fallback.policy.evaluate(Float32Array.from(state, (v) => (Number.isNaN(v) ? 0 : v)));
+    const input = new Float32Array(state.length);
+    for (let j = 0; j < state.length; j++) input[j] = Number.isNaN(state[j]) ? 0 : state[j];
+    const pending = d.fallback.policy.evaluate(input);
     const output = pending instanceof Promise ? await pending : pending;
     if (output.kind === "discrete") return { action: argmax(output.scores), probability: 1 };
     return { action: output.mean instanceof Float32Array ? Float64Array.from(output.mean, float32Decimal) : Float64Array.from(output.mean), probability: 1 };

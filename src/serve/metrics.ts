@@ -2,11 +2,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 
 /**
  * The service's Prometheus metrics on a registry of its own (several services may share a process in tests).
- * Label children are cached per combination so the per-decision cost is a map lookup and an add.
+ * Label children are cached per combination so the per-decision cost is a few map lookups and adds: decision,
+ * fallback and intervention counts are summed in place and handed to prom-client at scrape, and the latency
+ * histogram is a `BucketHistogram` (prom-client's exposition, typed-array buckets).
  */
 export class ServeMetrics {
   readonly registry = new Registry();
-  readonly latency: Histogram<"deployment" | "policy" | "route">;
+  readonly latency: BucketHistogram<"deployment" | "policy" | "route">;
   readonly decisions: Counter<"deployment" | "route" | "action">;
   readonly fallbacks: Counter<"deployment" | "reason">;
   readonly interventions: Counter<"deployment" | "rule">;
@@ -30,11 +32,16 @@ export class ServeMetrics {
    */
   private readonly decisionCounts = new Map<string, Map<string, Map<number | string, DecisionCount>>>();
   private readonly decisionCountList: DecisionCount[] = [];
+  /** Fallbacks by deployment then reason label, and interventions by deployment then rule: counted the same way. */
+  private readonly fallbackCounts = new Map<string, Map<string, DecisionCount>>();
+  private readonly interventionCounts = new Map<string, Map<string, DecisionCount>>();
+  private readonly fallbackCountList: DecisionCount[] = [];
+  private readonly interventionCountList: DecisionCount[] = [];
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
-    this.latency = new Histogram({
+    this.latency = new BucketHistogram({
       name: "hindcast_serve_decision_latency_seconds",
       help: "Time to compute a decision (state parsing, policy, exploration, safety, shadows), by policy and route",
       labelNames: ["deployment", "policy", "route"],
@@ -46,19 +53,21 @@ export class ServeMetrics {
       help: "Decisions served, by route and action (continuous actions are labelled 'continuous')",
       labelNames: ["deployment", "route", "action"],
       registers,
-      collect: () => this.flushDecisionCounts(),
+      collect: () => flushCounts(this.decisionCountList),
     });
     this.fallbacks = new Counter({
       name: "hindcast_serve_fallbacks_total",
       help: "Decisions served by the fallback, by reason",
       labelNames: ["deployment", "reason"],
       registers,
+      collect: () => flushCounts(this.fallbackCountList),
     });
     this.interventions = new Counter({
       name: "hindcast_serve_safety_interventions_total",
       help: "Actions replaced by the fallback because a safety rule was broken, by rule",
       labelNames: ["deployment", "rule"],
       registers,
+      collect: () => flushCounts(this.interventionCountList),
     });
     this.feedback = new Counter({
       name: "hindcast_serve_feedback_total",
@@ -149,17 +158,40 @@ export class ServeMetrics {
       this.decisionCountList.push(counter);
     }
     counter.pending += 1;
-    if (fallbackReason) this.fallbacks.labels(deployment, fallbackReasonLabel(fallbackReason)).inc();
-    for (const rule of safety) this.interventions.labels(deployment, rule).inc();
-  }
-
-  private flushDecisionCounts(): void {
-    for (const counter of this.decisionCountList) {
-      if (counter.pending === 0) continue;
-      const pending = counter.pending;
-      counter.pending = 0;
-      counter.child.inc(pending);
+    if (fallbackReason) {
+      const reason = fallbackReasonLabel(fallbackReason);
+      pendingCount(this.fallbackCounts, this.fallbackCountList, this.fallbacks, deployment, reason).pending += 1;
     }
+    for (const rule of safety) pendingCount(this.interventionCounts, this.interventionCountList, this.interventions, deployment, rule).pending += 1;
+  }
+}
+
+/** The pending count of one (deployment, label) child of `counter`, made on first use. */
+function pendingCount(
+  byDeployment: Map<string, Map<string, DecisionCount>>,
+  list: DecisionCount[],
+  counter: Counter<"deployment" | "reason"> | Counter<"deployment" | "rule">,
+  deployment: string,
+  label: string,
+): DecisionCount {
+  let byLabel = byDeployment.get(deployment);
+  if (!byLabel) byDeployment.set(deployment, (byLabel = new Map()));
+  let count = byLabel.get(label);
+  if (!count) {
+    count = { child: (counter as Counter<string>).labels(deployment, label), pending: 0 };
+    byLabel.set(label, count);
+    list.push(count);
+  }
+  return count;
+}
+
+/** Hands the counts summed since the last scrape to prom-client (run by the counter's `collect`, at every scrape). */
+function flushCounts(list: DecisionCount[]): void {
+  for (const counter of list) {
+    if (counter.pending === 0) continue;
+    const pending = counter.pending;
+    counter.pending = 0;
+    counter.child.inc(pending);
   }
 }
 
@@ -175,4 +207,108 @@ interface DecisionCount {
 export function fallbackReasonLabel(reason: string): string {
   const parts = reason.split(":");
   return parts[0] === "ood" ? `ood:${parts[1]}` : parts[0];
+}
+
+interface BucketChild {
+  readonly labels: Record<string, string>;
+  /** Observations per bucket (not cumulative); above the last bound only `count` grows (the +Inf bucket). */
+  readonly counts: Float64Array;
+  sum: number;
+  count: number;
+  observe(value: number): void;
+}
+
+type ExportedValue = {
+  labels: Record<string, string | number>;
+  sharedLabels?: Record<string, string>;
+  value: number;
+  metricName: string;
+  exemplar?: null;
+};
+
+/**
+ * A labelled histogram that prom-client's registry exposes exactly like its own `Histogram` (same lines in the same
+ * order), whose children count into typed arrays: `observe` is a bucket search and three adds, without the label
+ * validation, label hashing and string-keyed bucket lookup prom-client's child `observe` does on every call.
+ */
+export class BucketHistogram<L extends string> {
+  readonly type = "histogram";
+  readonly aggregator = "sum";
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames: readonly L[];
+  readonly upperBounds: readonly number[];
+  private readonly children = new Map<string, BucketChild>();
+
+  constructor(config: { name: string; help: string; labelNames: readonly L[]; buckets: number[]; registers: Registry[] }) {
+    this.name = config.name;
+    this.help = config.help;
+    this.labelNames = config.labelNames;
+    this.upperBounds = [...config.buckets].sort((a, b) => a - b);
+    for (const registry of config.registers) registry.registerMetric(this as unknown as Histogram);
+  }
+
+  /** The child for these label values (in `labelNames` order), made on first use. */
+  labels(...values: string[]): { observe(value: number): void } {
+    if (values.length !== this.labelNames.length) {
+      throw new Error(`${this.name} takes ${this.labelNames.length} label values, got ${values.length}`);
+    }
+    const key = values.join("\u0000");
+    let child = this.children.get(key);
+    if (!child) {
+      const labels: Record<string, string> = {};
+      this.labelNames.forEach((name, i) => (labels[name] = values[i]));
+      const bounds = this.upperBounds;
+      const made: BucketChild = {
+        labels,
+        counts: new Float64Array(bounds.length),
+        sum: 0,
+        count: 0,
+        observe(value: number): void {
+          if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
+          let bucket = 0;
+          while (bucket < bounds.length && value > bounds[bucket]) bucket++;
+          if (bucket < bounds.length) made.counts[bucket] += 1;
+          made.sum += value;
+          made.count += 1;
+        },
+      };
+      child = made;
+      this.children.set(key, child);
+    }
+    return child;
+  }
+
+  /** Zeroes every child (children stay listed, at zero). */
+  reset(): void {
+    for (const child of this.children.values()) {
+      child.counts.fill(0);
+      child.sum = 0;
+      child.count = 0;
+    }
+  }
+
+  /** What the registry renders: cumulative buckets, +Inf, sum and count per child, as prom-client lays them out. */
+  getForPromString(): { name: string; help: string; type: "histogram"; values: ExportedValue[]; aggregator: "sum" } {
+    const values: ExportedValue[] = [];
+    const bucketName = `${this.name}_bucket`;
+    for (const child of this.children.values()) {
+      let cumulative = 0;
+      for (let i = 0; i < this.upperBounds.length; i++) {
+        cumulative += child.counts[i];
+        values.push({ labels: { le: this.upperBounds[i] }, sharedLabels: child.labels, value: cumulative, metricName: bucketName, exemplar: null });
+      }
+      values.push({ labels: { le: "+Inf" }, sharedLabels: child.labels, value: child.count, metricName: bucketName, exemplar: null });
+      values.push({ labels: {}, sharedLabels: child.labels, value: child.sum, metricName: `${this.name}_sum`, exemplar: undefined });
+      values.push({ labels: {}, sharedLabels: child.labels, value: child.count, metricName: `${this.name}_count`, exemplar: undefined });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  /** The same values with each child's labels merged into each line's labels (prom-client's `get()` shape). */
+  get(): ReturnType<BucketHistogram<L>["getForPromString"]> {
+    const data = this.getForPromString();
+    data.values = data.values.map(({ sharedLabels, labels, ...rest }) => ({ ...rest, labels: { ...labels, ...sharedLabels } }));
+    return data;
+  }
 }
