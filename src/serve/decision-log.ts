@@ -447,24 +447,30 @@ const featureNamesJson = new WeakMap<string[], string>();
 /**
  * `JSON.stringify(record)` for a decision record, written out for its fixed shape (the per-decision hot path):
  * same keys in the same order, free text through JSON.stringify, the feature-name list encoded once per array.
+ * `stateText`, when given, is written for `state` as it is: JSON text of the same numbers (the client's own, e.g.
+ * `numberArrayText` of the request body), so the line parses to the same record.
  */
-export function serializeDecisionRecord(record: DecisionRecord): string {
+export function serializeDecisionRecord(record: DecisionRecord, stateText?: string): string {
   let names = featureNamesJson.get(record.featureNames);
   if (names === undefined) {
     names = JSON.stringify(record.featureNames);
     featureNamesJson.set(record.featureNames, names);
   }
-  let state = "[";
-  for (let j = 0; j < record.state.length; j++) {
-    const value = record.state[j];
-    state += (j > 0 ? "," : "") + (value === null || !Number.isFinite(value) ? "null" : String(value));
+  let state = stateText;
+  if (state === undefined) {
+    state = "[";
+    for (let j = 0; j < record.state.length; j++) {
+      const value = record.state[j];
+      state += (j > 0 ? "," : "") + (value === null || !Number.isFinite(value) ? "null" : String(value));
+    }
+    state += "]";
   }
   const action = record.action;
   const actionText = typeof action === "number" ? numberJson(action) : `[${action.map(numberJson).join(",")}]`;
   let text =
     `{"kind":"decision","id":${JSON.stringify(record.id)},"ts":${numberJson(record.ts)},"deployment":${JSON.stringify(record.deployment)}` +
     `,"routingKey":${JSON.stringify(record.routingKey)},"route":"${record.route}","policyVersion":${JSON.stringify(record.policyVersion)}` +
-    `,"featureNames":${names},"state":${state}],"action":${actionText},"probability":${numberJson(record.probability)}` +
+    `,"featureNames":${names},"state":${state},"action":${actionText},"probability":${numberJson(record.probability)}` +
     `,"latencyUs":${numberJson(record.latencyUs)},"safety":${record.safety.length === 0 ? "[]" : JSON.stringify(record.safety)}`;
   if (record.episodeId !== undefined) text += `,"episodeId":${JSON.stringify(record.episodeId)}`;
   if (record.step !== undefined) text += `,"step":${numberJson(record.step)}`;

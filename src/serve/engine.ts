@@ -25,6 +25,12 @@ export interface DecideInput {
   routingKey: string;
   /** Named features or a vector in the deployment's feature order. */
   state: Record<string, number | null> | number[];
+  /**
+   * For a vector `state`: its JSON text as the client wrote it, when that is numbers and commas only (see
+   * `numberArrayText`); logged as is instead of formatting each number again. It must be the text `state` was
+   * parsed from.
+   */
+  stateText?: string;
   episodeId?: string;
   step?: number;
 }
@@ -412,6 +418,8 @@ export class DecisionEngine extends EventEmitter {
     const state = new Float32Array(d.featureNames.length);
     const sentState = new Float64Array(d.featureNames.length);
     const missing = this.readState(d, input.state, state, sentState);
+    // A vector was checked whole by readState (right length, finite numbers): its text can be logged as it came.
+    const stateText = Array.isArray(input.state) ? input.stateText : undefined;
 
     let route: Route;
     let arm: Arm | null = null;
@@ -524,7 +532,7 @@ export class DecisionEngine extends EventEmitter {
       route,
       policyVersion,
       featureNames: d.featureNames,
-      state: loggedState(sentState),
+      state: stateText === undefined ? loggedState(sentState) : (input.state as number[]),
       action,
       probability: served.probability,
       latencyUs: Math.round(latencyMs * 1000),
@@ -536,7 +544,7 @@ export class DecisionEngine extends EventEmitter {
     if (fallbackReason) record.fallbackReason = fallbackReason;
     if (shadowRecords) record.shadows = shadowRecords;
     if (shadowErrors) record.shadowErrors = shadowErrors;
-    const durable = this.log.appendLine(serializeDecisionRecord(record));
+    const durable = this.log.appendLine(serializeDecisionRecord(record, stateText));
 
     this.remember({
       id: decisionId,

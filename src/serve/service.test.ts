@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DeploymentInput } from "./config.js";
@@ -112,6 +112,35 @@ test("decide answers from named features or a vector and logs the decision befor
     assert.equal(logged[1].probability, 1);
     assert.equal(logged[1].route, "production");
     assert.ok(logged[1].latencyUs >= 0);
+  } finally {
+    await h.close();
+  }
+});
+
+test("a vector state is logged as the client wrote it, and the line parses to the numbers the policy saw", async () => {
+  const h = await harness({ default: deployment() });
+  try {
+    const send = (payload: string) =>
+      h.service.app.inject({ method: "POST", url: "/v1/decide", payload, headers: { "content-type": "application/json" } });
+    assert.equal((await send('{"routingKey":"k1","state":[0.1,1.50]}')).statusCode, 200);
+    assert.equal((await send('{"state":[ 2.0, -3 ],"routingKey":"k2"}')).statusCode, 200);
+    assert.equal((await send('{"routingKey":"\\"state\\":[9,9]","state":[4E0,-5e-1]}')).statusCode, 200);
+    assert.equal((await send('{"routingKey":"k4","state":{"y":0.25,"x":1.0}}')).statusCode, 200);
+    const lines = readFileSync(readdirSync(h.dir).filter((name) => name.startsWith("decisions-")).map((name) => join(h.dir, name))[0], "utf8").split("\n");
+    const stateText = (key: string) => /"state":(\[[^\]]*\])/.exec(lines.find((line) => line.includes(`"routingKey":${JSON.stringify(key)}`))!)![1];
+    assert.equal(stateText("k1"), "[0.1,1.50]", "plain numbers are copied from the body");
+    assert.equal(stateText("k2"), "[2,-3]", "with whitespace the numbers are formatted");
+    assert.equal(stateText('"state":[9,9]'), "[4E0,-5e-1]");
+    assert.equal(stateText("k4"), "[1,0.25]", "named features are logged in feature order");
+    assert.deepEqual(decisions(h.dir).map((r) => r.state), [[0.1, 1.5], [2, -3], [4, -0.5], [1, 0.25]]);
+    // the decision routes' own JSON parser: an empty body and a "__proto__" member are refused
+    const empty = await send("");
+    assert.equal(empty.statusCode, 400);
+    assert.equal(empty.json().error.code, "invalid_json");
+    const proto = await send('{"routingKey":"k5","state":[1,2],"__proto__":{"polluted":true}}');
+    assert.equal(proto.statusCode, 400);
+    assert.equal(proto.json().error.code, "invalid_request");
+    assert.equal(({} as Record<string, unknown>)["polluted"], undefined);
   } finally {
     await h.close();
   }

@@ -5,6 +5,7 @@ import { deploymentSchema } from "./config.js";
 import { DecisionLog } from "./decision-log.js";
 import { DecisionEngine, type AlertEvent, type Decision, type ReloadReport } from "./engine.js";
 import { ServeError } from "./errors.js";
+import { numberArrayText } from "./json-text.js";
 import { ServeMetrics } from "./metrics.js";
 import type { PolicyLoader } from "./policy.js";
 import type { Role, RoutingSource } from "./routing.js";
@@ -190,30 +191,50 @@ export async function createDecisionService(options: DecisionServiceOptions): Pr
 
   let ready = false;
 
-  app.post<{ Body: DecideBody }>("/v1/decide", { schema: { body: decideBody } }, async (request, reply) => {
-    const body = request.body;
-    const result = await engine.decide({
-      deployment: body.deployment ?? "default",
-      routingKey: body.routingKey,
-      state: body.state,
-      episodeId: body.episodeId,
-      step: body.step,
+  // The decision routes parse JSON with plain JSON.parse and keep the body's text (the state is logged from it).
+  // Fastify's default parser also scans every body for "__proto__" and "constructor" keys; these routes read only
+  // the fields their schemas declare (additionalProperties: false) and never merge a body into another object.
+  // Admin routes keep the default parser.
+  void app.register(async (scope) => {
+    scope.decorateRequest("bodyText", "");
+    scope.removeContentTypeParser("application/json");
+    scope.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+      const text = body as string;
+      (request as FastifyRequest & { bodyText: string }).bodyText = text;
+      if (text.length === 0) return done(new ServeError("invalid_json", "the body is empty"), undefined);
+      try {
+        done(null, JSON.parse(text));
+      } catch (error) {
+        done(new ServeError("invalid_json", (error as Error).message), undefined);
+      }
     });
-    await result.durable;
-    // Serialised by hand for its fixed shape (the hot path); Fastify sends a string payload as it is.
-    reply.header("content-type", JSON_CONTENT_TYPE);
-    return serializeDecision(result.decision);
-  });
 
-  app.post<{ Body: { decisionId: string; reward: number; outcome?: unknown } }>(
-    "/v1/feedback",
-    { schema: { body: feedbackBody } },
-    async (request) => {
-      const result = engine.feedback(request.body);
+    scope.post<{ Body: DecideBody }>("/v1/decide", { schema: { body: decideBody } }, async (request, reply) => {
+      const body = request.body;
+      const result = await engine.decide({
+        deployment: body.deployment ?? "default",
+        routingKey: body.routingKey,
+        state: body.state,
+        stateText: Array.isArray(body.state) ? numberArrayText((request as FastifyRequest & { bodyText: string }).bodyText, "state") : undefined,
+        episodeId: body.episodeId,
+        step: body.step,
+      });
       await result.durable;
-      return { decisionId: result.decisionId, accepted: true, late: result.late, duplicate: result.duplicate };
-    },
-  );
+      // Serialised by hand for its fixed shape (the hot path); Fastify sends a string payload as it is.
+      reply.header("content-type", JSON_CONTENT_TYPE);
+      return serializeDecision(result.decision);
+    });
+
+    scope.post<{ Body: { decisionId: string; reward: number; outcome?: unknown } }>(
+      "/v1/feedback",
+      { schema: { body: feedbackBody } },
+      async (request) => {
+        const result = engine.feedback(request.body);
+        await result.durable;
+        return { decisionId: result.decisionId, accepted: true, late: result.late, duplicate: result.duplicate };
+      },
+    );
+  });
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_request, reply) => {
