@@ -567,6 +567,7 @@ function biasedMatmuls(graph: Graph, targetIds: ReadonlySet<number>): Map<number
   const readers = new Map<number, number[]>();
   for (const node of graph.nodes) for (const input of node.inputs) readers.set(input.id, [...(readers.get(input.id) ?? []), node.id]);
   const fused = new Map<number, number>();
+  const claimedAdds = new Set<number>();
   for (const node of graph.nodes) {
     if (node.op !== "matmul" || node.rank !== 2 || node.dtype !== "float32" || targetIds.has(node.id)) continue;
     const [a, b] = node.inputs as [Tensor, Tensor];
@@ -578,7 +579,11 @@ function biasedMatmuls(graph: Graph, targetIds: ReadonlySet<number>): Map<number
     const bias = add.inputs[0]!.id === node.id ? add.inputs[1]! : add.inputs[0]!;
     const [m, n] = node.shape as [number, number];
     const oneWay = (bias.rank === 1 && bias.shape[0] === n) || (bias.rank === 2 && (bias.shape[0] === 1 || bias.shape[0] === m) && bias.shape[1] === n);
-    if (oneWay && add.shape.join() === node.shape.join() && bias.dtype === "float32") fused.set(node.id, add.id);
+    // One product per add: in add(x W, y V) the other product stays a product of its own, the C input.
+    if (oneWay && !claimedAdds.has(add.id) && add.shape.join() === node.shape.join() && bias.dtype === "float32") {
+      fused.set(node.id, add.id);
+      claimedAdds.add(add.id);
+    }
   }
   return fused;
 }

@@ -630,3 +630,19 @@ test("the K-step Loop body hands its updated state out without Identity copies",
   const produced = new Set(body.node!.flatMap((n) => n.output ?? []));
   for (const out of body.output!) assert.ok(produced.has(out.name!), `${out.name} is produced in the body`);
 });
+
+test("a sum of two products (x W + y V) keeps both terms when lowered to Gemm", async () => {
+  const build = () => {
+    const g = new Graph({ seed: 6 });
+    const x = g.input("x", [3, 4]);
+    const y = g.input("y", [3, 2]);
+    const w = g.param("w", [4, 5], (rng, n) => rng.fillNormal(new Float32Array(n)) as Float32Array);
+    const v = g.param("v", [2, 5], (rng, n) => rng.fillNormal(new Float32Array(n)) as Float32Array);
+    g.output("z", op.add(op.matmul(x, w), op.matmul(y, v)));
+    return g;
+  };
+  const feeds = { x: Float32Array.from({ length: 12 }, (_, i) => Math.sin(i)), y: Float32Array.from({ length: 6 }, (_, i) => Math.cos(i)) };
+  const got = (await (await compileStep(build())).run(feeds)).z as Float32Array;
+  const want = (await (await compileStep(build(), { backend: "interpreter" })).run(feeds)).z as Float32Array;
+  want.forEach((v, i) => assert.ok(Math.abs(got[i]! - v) < 1e-5, `z[${i}] ${got[i]} vs ${v}`));
+});
