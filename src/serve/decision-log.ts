@@ -322,6 +322,11 @@ export class DecisionLog {
       this.resolveSynced();
       if (segment.retired && segment.pendingWrites === 0) this.closeSegment(segment);
       if (this.offset * 2 > this.maxSegmentBytes) this.prepareNext();
+      // The queued batch goes now (or waits on the next write in flight): no wake-up for a write that is done.
+      if (this.overlapTimer) {
+        clearTimeout(this.overlapTimer);
+        this.overlapTimer = null;
+      }
       if (this.current.lines.length > 0 && !this.scheduled) this.flush();
     };
     const writeFrom = (done: number): void => {
