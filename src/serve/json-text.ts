@@ -76,13 +76,11 @@ function stringEnd(text: string, start: number): number {
   }
 }
 
+/** Digits, signs, points, exponents and commas up to the closing "]" (sticky: matches only at `lastIndex`). */
+const PLAIN_NUMBERS = /[-+.0-9eE,]*\]/y;
+
 /** Index of the "]" closing an array whose body from `start` holds only digits, signs, points, exponents and commas; else -1. */
 function plainNumbersEnd(text: string, start: number): number {
-  for (let i = start; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === CLOSE_BRACKET) return i;
-    const digit = c >= 0x30 && c <= 0x39;
-    if (!digit && c !== COMMA && c !== 0x2e && c !== 0x2d && c !== 0x2b && c !== 0x65 && c !== 0x45) return -1;
-  }
-  return -1;
+  PLAIN_NUMBERS.lastIndex = start;
+  return PLAIN_NUMBERS.test(text) ? PLAIN_NUMBERS.lastIndex - 1 : -1;
 }
