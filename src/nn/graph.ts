@@ -116,7 +116,6 @@ export class Graph {
   private paramCount = 0;
   private frozen = false;
   private readonly constants = new Map<string, Tensor>();
-  private readonly memberViews = new Map<Tensor, Array<Tensor | undefined>>();
 
   constructor(options: GraphOptions = {}) {
     this.rng = new Rng(options.seed ?? 0);
@@ -223,35 +222,8 @@ export class Graph {
   }
 
   paramInfo(param: Tensor): ParamInfo {
-    const info = param.op === "param" && param.graph === this ? this.params.find((p) => p.tensor === param) : undefined;
-    if (!info) throw new NnError("invalid_argument", `expected a declared parameter, got ${param}`, {});
-    return info;
-  }
-
-  /**
-   * Member `index` of a parameter stacked along its first axis (one network of an ensemble) as a parameter view of
-   * its own: it reads its part of the flat vector directly, and optimizers of the stacked parameter receive the
-   * gradient that flows through it. Views are cached, so every use of a member shares one node.
-   */
-  paramMember(param: Tensor, index: number): Tensor {
-    const info = this.paramInfo(param);
-    const count = info.shape[0]!;
-    if (info.shape.length < 2 || !Number.isInteger(index) || index < 0 || index >= count) {
-      throw new NnError("invalid_argument", `paramMember: "${info.name}" ${fmtShape(info.shape)} has no member ${index}`, { name: info.name });
-    }
-    let views = this.memberViews.get(param);
-    if (!views) this.memberViews.set(param, (views = new Array<Tensor | undefined>(count)));
-    const cached = views[index];
-    if (cached) return cached;
-    const size = info.size / count;
-    const view = this.addNode("param", [this.paramPool], { name: `${info.name}[${index}]`, offset: info.offset + index * size, size }, info.shape.slice(1), "float32");
-    views[index] = view;
-    return view;
-  }
-
-  /** Whether any member view of this parameter was taken (see paramMember). */
-  hasMemberViews(param: Tensor): boolean {
-    return this.memberViews.has(param);
+    if (param.op !== "param" || param.graph !== this) throw new NnError("invalid_argument", `expected a parameter, got ${param}`, {});
+    return this.params.find((p) => p.tensor === param)!;
   }
 
   /** The parameters' values as one flat vector in the given order (one Slice when they are contiguous). */

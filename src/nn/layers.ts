@@ -173,20 +173,12 @@ export class EnsembleMlp implements Module {
     if (!ok) {
       throw new NnError("shape_mismatch", `ensembleMlp "${this.name}": expects [batch, ${inDim}] or [${this.members}, batch, ${inDim}], got [${x.shape.join(", ")}]`, { op: "ensembleMlp", shape: x.shape });
     }
-    // Each member runs as a plain MLP on its own parameter views: 2-D products with the bias and activation fused by
-    // ONNX Runtime, where a batched product would need separate passes for both. Members stack at the output.
-    const g = x.graph;
-    const batch = x.shape[x.rank - 2]!;
-    const outputs: Tensor[] = [];
-    for (let m = 0; m < this.members; m++) {
-      let h = x.rank === 2 ? x : op.reshape(op.slice(x, 0, m, m + 1), [batch, inDim]);
-      this.weights.forEach((w, i) => {
-        h = op.add(op.matmul(h, g.paramMember(w, m)), g.paramMember(this.biases[i]!, m));
-        h = activate(h, i + 1 === this.weights.length ? this.outputActivation : this.activation);
-      });
-      outputs.push(op.reshape(h, [1, batch, h.shape[1]!]));
-    }
-    return outputs.length === 1 ? outputs[0]! : op.concat(outputs, 0);
+    let h = x;
+    this.weights.forEach((w, i) => {
+      h = op.add(op.matmul(h, w), this.biases[i]!);
+      h = activate(h, i + 1 === this.weights.length ? this.outputActivation : this.activation);
+    });
+    return h;
   }
 }
 

@@ -40,10 +40,6 @@ export function gated(when: Tensor, value: Tensor, otherwise: number): Tensor {
   return gate(when, value, value.graph.constant(otherwise, value.shape, value.dtype));
 }
 
-function isZeroConstant(t: Tensor): boolean {
-  return t.op === "constant" && (t.attrs.data as Float64Array).every((v) => v === 0);
-}
-
 function checkGate(kind: string, when: Tensor | undefined): void {
   if (when && (when.dtype === "int64" || when.size !== 1)) {
     throw new NnError("invalid_argument", `${kind}: "when" must be a bool or float32 scalar, got ${when}`, { op: kind });
@@ -76,31 +72,8 @@ function prepare(kind: string, loss: Tensor, params: readonly Tensor[], options:
   const g = loss.graph;
   for (const p of params) g.paramInfo(p);
   const name = options.name ?? `${kind}${g.optimizers.length}`;
-  // A stacked parameter used through member views (ensembles) gets its gradient from them: the members' gradients
-  // go straight into the flat gradient, without first being assembled into the stacked shape.
-  const members = params.map((p) => (g.hasMemberViews(p) ? Array.from({ length: p.shape[0]! }, (_, i) => g.paramMember(p, i)) : []));
-  const all = gradients(loss, params.flatMap((p, i) => [p, ...members[i]!]));
-  const grads: Tensor[] = [];
-  const flatParts: Tensor[] = [];
-  let k = 0;
-  params.forEach((p, i) => {
-    const direct = all[k++]!;
-    if (members[i]!.length === 0) {
-      grads.push(direct);
-      flatParts.push(op.reshape(direct, [-1]));
-      return;
-    }
-    const parts = members[i]!.map(() => op.reshape(all[k++]!, [-1]));
-    if (isZeroConstant(direct)) {
-      flatParts.push(...parts);
-      grads.push(op.reshape(op.concat(parts, 0), p.shape));
-    } else {
-      const combined = op.add(direct, op.reshape(op.concat(parts, 0), p.shape));
-      flatParts.push(op.reshape(combined, [-1]));
-      grads.push(combined);
-    }
-  });
-  const flatGrad = flatParts.length === 1 ? flatParts[0]! : op.concat(flatParts, 0);
+  const grads = gradients(loss, params);
+  const flatGrad = op.concat(grads.map((x) => op.reshape(x, [-1])), 0);
   const gradNorm = op.sqrt(op.sum(op.square(flatGrad)));
   let clipped = flatGrad;
   if (options.maxGradNorm !== undefined) {
