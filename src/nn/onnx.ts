@@ -195,7 +195,9 @@ class OnnxBuilder {
       else this.names.set(id, this.lower(node));
     }
     const index = this.counter++;
-    const thenOutputs = branch.wheres.map((w, i) => this.emit("Identity", [this.names.get(w.id)!], {}, `${this.prefix}if${index}_then_${i}`));
+    // A value computed in the branch leaves it under the branch output's name (no Identity copy).
+    const handOut = this.outputNamer();
+    const thenOutputs = branch.wheres.map((w, i) => handOut(this.names.get(w.id)!, `${this.prefix}if${index}_then_${i}`));
     const thenBranch: OnnxNs.IGraphProto = {
       name: `${this.prefix}if${index}_then`,
       node: this.nodes,
@@ -252,17 +254,7 @@ class OnnxBuilder {
     this.lowerNeeded([...updatedPieces.map((piece) => piece.next), ...nextStates.map(([, t]) => t), ...spec.outputs.values()], stop);
     const outputs: OnnxNs.IValueInfoProto[] = [this.valueInfo(`${p}cond_out`, [], "bool")];
     this.emit("Identity", [`${p}cond`], {}, `${p}cond_out`);
-    // A body output produced by a node of the body takes that node's output name instead of an Identity copy (ORT
-    // copies every Identity: the whole state, every step).
-    const producers = new Map<string, OnnxNs.INodeProto>();
-    for (const node of this.nodes) for (const out of node.output ?? []) producers.set(out, node);
-    const renamed = new Map<string, string>();
-    const bind = (value: string, output: string) => {
-      const taken = renamed.get(value);
-      if (taken !== undefined || !producers.has(value)) return void this.emit("Identity", [taken ?? value], {}, output);
-      renamed.set(value, output);
-      renameValue(this.nodes, value, output);
-    };
+    const bind = this.outputNamer();
     for (const piece of updatedPieces) {
       bind(this.names.get(piece.next.id)!, `${p}next_${piece.name}`);
       outputs.push(this.valueInfo(`${p}next_${piece.name}`, [piece.size], "float32"));
@@ -301,6 +293,23 @@ class OnnxBuilder {
   /** An int64 scalar initializer. */
   ints0(value: number): string {
     return this.constant([value], [], "int64");
+  }
+
+  /**
+   * For the graph being built: `(value, output)` makes `value` a graph output named `output`. A value computed by a
+   * node of this graph takes the output's name (ORT copies every Identity, and these are whole state vectors each
+   * step); an input, an outer value or a value already handed out goes through an Identity.
+   */
+  private outputNamer(): (value: string, output: string) => string {
+    const produced = new Set(this.nodes.flatMap((n) => n.output ?? []));
+    const renamed = new Map<string, string>();
+    return (value, output) => {
+      const taken = renamed.get(value);
+      if (taken !== undefined || !produced.has(value)) return this.emit("Identity", [taken ?? value], {}, output);
+      renamed.set(value, output);
+      renameValue(this.nodes, value, output);
+      return output;
+    };
   }
 
   /** An int64 vector initializer. */
