@@ -5,7 +5,10 @@
 // 2. the same with one canary (10 %) and two shadows
 // 3. in-process decision latency p99 (state parsing, scaling, policy, exploration, OOD guard, safety rules)
 // 4. the durable decision log alone (context: how much of the HTTP figure the disk takes)
-// The server runs in a child process so the load generator does not share its event loop.
+// The server runs in a child process so the load generator does not share its event loop; its CPU per decision is
+// printed whole and split into the event loop and other threads (thread pool, GC helpers).
+// Environment: HINDCAST_BENCH_LOG_WRITES=N (log writes in flight), HINDCAST_BENCH_LOG_OVERLAP_MS=MS (0: pipeline at
+// once), HINDCAST_BENCH_CPU_PROF=DIR (the server writes a V8 CPU profile there when it stops).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
