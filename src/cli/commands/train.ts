@@ -35,7 +35,7 @@ interface TrainOptions {
   resume?: boolean;
   store?: string;
   threads: number;
-  spinWait?: boolean;
+  spinWait: boolean;
   progress: boolean;
   json?: boolean;
   track: boolean;
@@ -71,7 +71,7 @@ export function register(program: Command): void {
     .option("--resume", "continue the run in --out from its last checkpoint")
     .option("--store <dir>", "dataset store directory")
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: up to 2, i.e. both cores of this machine)", positiveInteger("threads"), Math.min(2, availableParallelism()))
-    .option("--spin-wait", "let idle ONNX Runtime threads spin between parallel sections: faster with --threads 2 on an otherwise idle machine, slower when other work shares the cores")
+    .option("--no-spin-wait", "idle ONNX Runtime threads sleep instead of spinning between parallel sections (spinning, the default with --threads 2, is faster on otherwise idle cores and slower when other work shares them)")
     .option("--no-progress", "no progress bar")
     .option("--json", "print the summary as JSON")
     .option("--no-track", "do not record the run (config, seed, dataset version, metrics, artifacts) in the registry")
@@ -102,7 +102,7 @@ export function register(program: Command): void {
         dataset,
         codeVersion: codeVersion(),
         threads: options.threads,
-        spinWait: options.spinWait,
+        spinWait: options.spinWait && options.threads > 1,
         onProgress: tracker ? (event) => tracker.log(event.step, { ...event.losses, ...event.evaluation }) : undefined,
       });
         const saved = await algorithm.save(policyDir);
