@@ -109,10 +109,10 @@ function backward(node: Tensor, dy: Tensor, want: boolean[]): Grads {
     case "sigmoid":
       return [op.mul(dy, op.mul(y, op.sub(1, y)))];
     case "relu":
-      // where(y > 0, dy, 0): in ORT 1.30 about 20% cheaper than a float mask (Cast + Mul) on [2, 256, 256].
-      // Masking on the output (y > 0 exactly when a > 0) leaves the pre-activation one reader, so ORT can fuse the
-      // layer's Gemm with its Relu.
-      return [op.where(op.greater(y, 0), dy, 0)];
+      // dy * (y > 0) as a float mask (Cast + Mul): in the TD3+BC step about 3% faster on one thread than
+      // where(y > 0, dy, 0), the same on two (alternating runs, ORT 1.30). Masking on the output (y > 0 exactly when
+      // a > 0) leaves the pre-activation one reader, so ORT can fuse the layer's Gemm with its Relu.
+      return [op.mul(dy, op.cast(op.greater(y, 0), "float32"))];
     case "leakyRelu":
       return [op.where(op.greater(a, 0), dy, op.mul(dy, node.attrs.alpha as number))];
     case "softplus":
