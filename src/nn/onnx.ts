@@ -249,7 +249,8 @@ class OnnxBuilder {
       this.names.set(s.tensor.id, spec.next.has(s.name) ? `${p}st_${s.name}` : s.name);
       stop.add(s.tensor.id);
     }
-    const nextStates = [...spec.next].filter(([name]) => !(pool && name === PARAMS_STATE));
+    // In the order of the states (the Loop's carried inputs), whatever order the updates were declared in.
+    const nextStates = spec.states.filter((s) => spec.next.has(s.name) && s.tensor !== pool).map((s) => [s.name, spec.next.get(s.name)!] as const);
     const updatedPieces = (pieces ?? []).filter((piece) => piece.updated);
     this.lowerNeeded([...updatedPieces.map((piece) => piece.next), ...nextStates.map(([, t]) => t), ...spec.outputs.values()], stop);
     const outputs: OnnxNs.IValueInfoProto[] = [this.valueInfo(`${p}cond_out`, [], "bool")];
