@@ -11,6 +11,7 @@ import { resolveConfig } from "../src/algos/config.js";
 import { allocateBatch, fitPreprocessing, gatherBatch, prepareTrainingView } from "../src/algos/preprocessing.js";
 import { stepSeed } from "../src/algos/trainer.js";
 import { assemble } from "../src/algos/toy-data.js";
+import { loadNote } from "./load.js";
 
 /** d3rlpy 2.0.4 seconds per 1,000 steps (issue 5) and the 3x target derived from it. */
 const REFERENCE: Record<string, number> = { discrete_bc: 2.5, discrete_cql: 5.0, td3bc: 5.6, iql: 8.3, cql: 115 };
@@ -67,7 +68,7 @@ async function secondsPer1000(name: string, data: Transitions, warmup: number, s
   return { wall: (performance.now() - started) / steps, cpu: (cpu.user + cpu.system) / 1000 / steps };
 }
 
-console.log(`seconds per 1,000 gradient steps, default sizes (256x256, batch 256), ${threads} ORT thread(s)${spinWait ? " spin-waiting" : ""}, ${stepsPerCall} steps per call`);
+console.log(`seconds per 1,000 gradient steps, default sizes (256x256, batch 256), ${threads} ORT thread(s)${spinWait ? " spin-waiting" : ""}, ${stepsPerCall} steps per call; ${loadNote()}`);
 console.log(`discrete: 8 features, 4 actions; continuous: 17 features, 6 action dims; cpu = process CPU seconds${spinWait ? " (spinning threads count: not a work measure)" : " (less sensitive to load)"}`);
 for (const name of only) {
   const definition = algorithmDefinition(name);
@@ -87,6 +88,6 @@ if (!skipRss) {
   const big = syntheticDataset(1_000_000, 17, { kind: "continuous", low: Array(6).fill(-1), high: Array(6).fill(1) }, 3);
   const { wall } = await secondsPer1000("iql", big, 10, 50, stepsPerCall);
   console.log(
-    `1M transitions x 17 features (iql, ${wall.toFixed(2)} s/1k steps): peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (measured under load)`,
+    `1M transitions x 17 features (iql, ${wall.toFixed(2)} s/1k steps): peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (${loadNote()})`,
   );
 }

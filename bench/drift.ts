@@ -5,6 +5,7 @@ import { driftReport, type FeatureSample } from "../src/monitor/drift.js";
 import { evaluateAt } from "../src/monitor/evaluate.js";
 import { parseMonitorRules } from "../src/monitor/rules.js";
 import { Rng } from "../src/random/index.js";
+import { loadNote } from "./load.js";
 
 const rows = 100_000;
 const dim = 8;
@@ -57,4 +58,4 @@ for (const mmd of [
       `(target < ${targetSeconds} s) ${seconds < targetSeconds ? "PASS" : "MISS"}`,
   );
 }
-console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (measured under load)`);
+console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (${loadNote()})`);

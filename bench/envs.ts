@@ -4,6 +4,7 @@
 import { ENV_NAMES, makeEnv } from "../src/envs/registry.js";
 import { simulateDataset } from "../src/envs/simulate.js";
 import { Rng } from "../src/random/index.js";
+import { loadNote } from "./load.js";
 
 const SECONDS_PER_ENV = Number(process.env.BENCH_SECONDS ?? 0.6);
 /** Targets in steps/s: the issue asks for CartPole well over 1M/s; the rest are this bench's own floors. */
@@ -49,7 +50,7 @@ function stepsPerSecond(name: string): number {
   return steps / elapsed;
 }
 
-console.log("env.step() throughput, single thread (measured under load on a shared 2-core machine)");
+console.log(`env.step() throughput, single thread (${loadNote()})`);
 for (const name of ENV_NAMES) {
   const rate = stepsPerSecond(name);
   const target = TARGETS[name]!;

@@ -5,6 +5,7 @@
  */
 import * as ort from "onnxruntime-node";
 import { Graph, op, mlp, adam, exportOnnx, Rng } from "../src/nn/index.js";
+import { loadNote } from "./load.js";
 
 const calls = Number(process.argv[2] ?? 20000);
 const TARGET_P50_US = 50;
@@ -30,7 +31,7 @@ for (let i = 0; i < calls; i++) {
 times.sort();
 const p50 = times[Math.floor(calls * 0.5)]!;
 const p99 = times[Math.floor(calls * 0.99)]!;
-console.log("measured under load (2 shared cores); figures are noisy");
+console.log(`${loadNote()}; figures are noisy when other work shares the cores`);
 console.log(`policy 17-256-256-6 batch-1 inference via onnxruntime-node (${calls} calls, ${(model.length / 1024).toFixed(0)} KB model): p50 ${p50.toFixed(1)} us, p99 ${p99.toFixed(1)} us (target p50 < ${TARGET_P50_US} us) ${p50 < TARGET_P50_US ? "PASS" : "MISS"}`);
 console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
 await session.release();

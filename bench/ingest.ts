@@ -14,6 +14,7 @@ import { Rng } from "../src/random/index.js";
 import { createSampler } from "../src/data/sampler.js";
 import { parseSchema } from "../src/data/schema.js";
 import { writeColumns, type ColumnData } from "../src/data/write-columns.js";
+import { loadNote } from "./load.js";
 
 const measuring = process.argv[2] === "--measure";
 const rows = Number(process.argv[measuring ? 4 : 2] ?? 1_000_000);
@@ -96,7 +97,7 @@ async function measure(dir: string): Promise<void> {
   const peakMiB = process.resourceUsage().maxRSS / 1024;
 
   const verdict = (value: number, target: number) => (value < target ? "PASS" : "MISS");
-  console.log(`rows ${rows} x ${features} features (measured under load on a shared 2-core machine; load average ${loadavg()[0]!.toFixed(1)})`);
+  console.log(`rows ${rows} x ${features} features (${loadNote()})`);
   console.log(`ingest+validate+store  ${ingestSeconds.toFixed(2)} s   target < 3 s     ${verdict(ingestSeconds, 3)}   cpu ${ingestCpu.toFixed(2)} s   (accepted ${report.accepted}, quarantined ${report.quarantined})`);
   console.log(`load into typed arrays ${loadSeconds.toFixed(2)} s   target < 0.5 s   ${verdict(loadSeconds, 0.5)}   cpu ${loadCpu.toFixed(2)} s   (${transitions.size} rows, ${transitions.episodeStarts.length - 1} episodes)`);
   console.log(`sampler, batch 256     ${batchesPerSecond.toFixed(0)} batches/s   ${batchesPerCpuSecond.toFixed(0)} per cpu-second   (training needs thousands per second)`);

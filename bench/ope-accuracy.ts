@@ -15,6 +15,7 @@ import { heuristicController, makeEnv } from "../src/envs/registry.js";
 import { simulateDataset } from "../src/envs/simulate.js";
 import { evaluatePolicy, type EstimatorName } from "../src/ope/evaluate.js";
 import { behaviorAsTarget } from "../src/ope/targets.js";
+import { loadNote } from "./load.js";
 
 const quick = process.argv.includes("--quick");
 const LOGGED_EPISODES = quick ? 300 : 1000;
@@ -162,7 +163,7 @@ for (const study of studies.filter((s) => !only || s.env === only)) {
       `${e.padEnd(6)} near-behaviour max rel. error ${(100 * maxNear).toFixed(1).padStart(6)}%  Spearman near ${rhoNear.toFixed(2)}  all ${rhoAll.toFixed(2)}${verdict}`,
     );
   }
-  console.log(`(${((Date.now() - started) / 1000).toFixed(0)} s, measured under load)`);
+  console.log(`(${((Date.now() - started) / 1000).toFixed(0)} s, ${loadNote()})`);
 }
 
 if (!process.argv.includes("--no-intervals") && (!only || only === "CartPole-v1")) {
@@ -187,5 +188,5 @@ if (!process.argv.includes("--no-intervals") && (!only || only === "CartPole-v1"
       console.log([spec.padEnd(28), truth.toFixed(3).padStart(8), name.padEnd(9), show(a.interval).padStart(38), show(b.interval).padStart(42)].join(" "));
     }
   }
-  console.log(`(${((Date.now() - started) / 1000).toFixed(0)} s, measured under load; three candidates say nothing firm about coverage, the widths are the point)`);
+  console.log(`(${((Date.now() - started) / 1000).toFixed(0)} s, ${loadNote()}; three candidates say nothing firm about coverage, the widths are the point)`);
 }

@@ -16,6 +16,7 @@ import {
   type SequentialInput,
 } from "../src/ope/sequential.js";
 import { importanceRatios } from "../src/ope/weights.js";
+import { loadNote } from "./load.js";
 
 const rows = 1_000_000;
 const horizon = 100;
@@ -51,7 +52,7 @@ const scopeRlNsPerRow = 7e6 / 337_500;
 
 const ratioTiming = time(() => importanceRatios(behaviorProb, targetProb));
 const input: SequentialInput = { rewards, episodeStarts, ratios: ratioTiming.result, qHat, vHat };
-console.log(`OPE speed, ${rows.toLocaleString("en")} transitions, ${episodes} episodes (measured under load; best of 5)`);
+console.log(`OPE speed, ${rows.toLocaleString("en")} transitions, ${episodes} episodes (best of 5; ${loadNote()})`);
 console.log(`importance ratios (shared pass): ${ratioTiming.ms.toFixed(1)} ms`);
 console.log("estimator   time ms  target   ns/row  SCOPE-RL ns/row (best)  verdict");
 const estimators = { is: trajectoryIS, pdis: perDecisionIS, wis: weightedIS, wpdis: weightedPerDecisionIS, dr: doublyRobust, wdr: weightedDoublyRobust };

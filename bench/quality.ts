@@ -15,6 +15,7 @@ import { heuristicController, makeEnv } from "../src/envs/registry.js";
 import { parseBehavior } from "../src/envs/behavior.js";
 import { rollout } from "../src/envs/rollout.js";
 import { simulateDataset } from "../src/envs/simulate.js";
+import { loadNote } from "./load.js";
 
 interface Task {
   key: string;
@@ -114,4 +115,4 @@ for (const listed of TASKS.filter((t) => only.includes(t.key))) {
 const header = ["env", "algorithm", "data", "settings", "seed", "steps", "behaviour return", "learned return", "target", "verdict", "beats behaviour"];
 console.log(`\n| ${header.join(" | ")} |\n|${header.map(() => "---").join("|")}|`);
 for (const row of table) console.log(`| ${row.join(" | ")} |`);
-console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (measured under load)`);
+console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (${loadNote()})`);

@@ -5,6 +5,7 @@
  * Run: npx tsx bench/random.ts
  */
 import { Rng } from "../src/random/index.js";
+import { loadNote } from "./load.js";
 
 /** The mulberry32 fast path src/ope/random.ts used before the switch, copied here as the baseline to beat. */
 class Mulberry32Baseline {
@@ -76,7 +77,7 @@ const mulberry = time(() => {
 const total = draws * resamples;
 const rate = (ms: number) => total / (ms / 1000) / 1e6;
 const ratio = fill.ms / mulberry.ms;
-console.log(`random bench (measured under load), ${resamples} x ${draws} integer draws, best of 5`);
+console.log(`random bench (${loadNote()}), ${resamples} x ${draws} integer draws, best of 5`);
 console.log(`  Rng.fillInts           ${fill.ms.toFixed(1).padStart(7)} ms  ${rate(fill.ms).toFixed(0).padStart(5)} M/s  target >= 100 M/s  ${rate(fill.ms) >= 100 ? "PASS" : "MISS"}`);
 console.log(`  mulberry32 fillInts    ${mulberry.ms.toFixed(1).padStart(7)} ms  ${rate(mulberry.ms).toFixed(0).padStart(5)} M/s  (old ope fast path, baseline)`);
 console.log(`  ratio fillInts/mulberry ${ratio.toFixed(2).padStart(6)}               target <= 1.00     ${ratio <= 1 ? "PASS" : "MISS"}`);

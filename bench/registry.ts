@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openRegistry, type Registry } from "../src/registry/index.js";
+import { loadNote } from "./load.js";
 
 const targets = { routingVersion: 1, routing: 3, recordTraffic: 5, promote: 20 }; // p50 milliseconds
 
@@ -71,4 +72,4 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (measured under load on a shared 2-core machine)`);
+console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (${loadNote()})`);

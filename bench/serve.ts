@@ -20,6 +20,7 @@ import { linearPolicy, type DecisionPolicy } from "../src/serve/policy.js";
 import { MemoryRoutingSource } from "../src/serve/routing.js";
 import { createDecisionService } from "../src/serve/service.js";
 import { DecisionLog } from "../src/serve/decision-log.js";
+import { loadNote } from "./load.js";
 
 // autocannon ships no type declarations; this is the part of its API used here.
 interface AutocannonResult {
@@ -299,7 +300,7 @@ if (process.argv[2] === "--server") {
 } else {
   const durationFlag = process.argv.indexOf("--duration");
   const seconds = durationFlag > 0 ? Number(process.argv[durationFlag + 1]) : 8;
-  console.log(`decision service bench, loopback, 32 connections, ${seconds} s per scenario (measured under load: shared 2-core machine)`);
+  console.log(`decision service bench, loopback, 32 connections, ${seconds} s per scenario (${loadNote()})`);
   // --only NAME[,NAME]: run just those parts (bare-fastify, log-no-fsync, log-safety, log-append, canary-shadows, in-process, log-only)
   const onlyFlag = process.argv.indexOf("--only");
   const only = onlyFlag > 0 ? new Set(process.argv[onlyFlag + 1].split(",")) : null;

@@ -14,6 +14,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { loadavg } from "node:os";
 import { Graph, op, mlp, ensembleMlp, adam, polyak, compileStep, tanhGaussian, Rng, type TrainingStep, type Feeds, type Tensor } from "../src/nn/index.js";
+import { loadNote } from "./load.js";
 
 const seconds = Number(process.argv[2] ?? 2);
 const RECORDED_TORCH_BEST = 750;
@@ -178,7 +179,7 @@ for (const threads of [1, 2]) {
 const torchRuns = [1, 2].map((threads) => runTorch("mlp_step.py", threads, seconds)).filter((r): r is TorchFigure => r !== undefined);
 const best = Math.max(...Object.values(results).map((r) => r.stepsPerSec));
 const bestPerCpu = Math.max(...Object.values(results).map((r) => r.stepsPerCpuSec));
-console.log(`measured under load (2 shared cores, load average ${loadavg()[0]!.toFixed(1)}); figures are noisy`);
+console.log(`${loadNote()}; figures are noisy when other work shares the cores`);
 for (const [key, r] of Object.entries(results)) {
   const [, t, k, spin] = key.split("-");
   const how = (k === "k1" ? "1 step/call" : `${k!.slice(1)} steps/call (ONNX Loop)`) + (spin ? ", spin-waiting threads" : "");

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 const HOT_PATHS = ["ingest", "train-step", "inference", "algos", "ope", "envs", "serve", "drift", "registry", "random"];
 const args = process.argv.slice(2);
 const available = readdirSync(new URL("../bench/", import.meta.url))
-  .filter((f) => f.endsWith(".ts"))
+  .filter((f) => f.endsWith(".ts") && f !== "load.ts") // load.ts: the shared load-average note, not a benchmark
   .map((f) => f.slice(0, -3));
 const chosen = args.includes("--all") ? available : args.length > 0 ? args : HOT_PATHS;
 const unknown = chosen.filter((name) => !available.includes(name));
