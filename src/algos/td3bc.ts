@@ -13,7 +13,7 @@
 import { z } from "zod";
 import { adam, ensembleMlp, gated, mlp, op, polyak } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { batchInputs, bellmanTarget, compileLearner, criticMemberValues, criticValues, minOverCritics, updatedCritic, transitionInputs } from "./common.js";
+import { batchInputs, bellmanTarget, compileLearner, criticMemberValues, criticValues, minOverCritics, normalNoise, updatedCritic, transitionInputs } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const td3bcSchema = z.strictObject({
@@ -36,7 +36,7 @@ export const td3bc: AlgorithmDefinition<Td3bcConfig> = {
   async build(config, context) {
     const { g, A, D, B, obs, action } = batchInputs("td3bc", "continuous", context, config.batchSize);
     const { reward, nextObs, done } = transitionInputs(g, B, D);
-    const targetNoise = g.input("target_noise", [B, A]);
+    const targetNoise = normalNoise(g, "target_noise", [B, A]);
     const updateActor = g.input("update_actor", [1]);
 
     const actor = mlp(g, "actor", [D, ...config.hiddenSizes, A], { outputActivation: "tanh" });
@@ -71,7 +71,7 @@ export const td3bc: AlgorithmDefinition<Td3bcConfig> = {
     return compileLearner({
       graph: g,
       context,
-      noise: [{ name: "target_noise", distribution: "normal" }],
+      noise: [{ name: "target_noise", distribution: "boxMuller" }],
       schedules: [{ name: "update_actor", every: config.policyFrequency }],
       gatedOutputs: { actor_loss: "update_actor", bc_loss: "update_actor" },
       policy: { obs, output: policyAction, name: "action", kind: "action" },

@@ -104,6 +104,10 @@ function backward(node: Tensor, dy: Tensor, want: boolean[]): Grads {
       return [op.mul(dy, y)];
     case "log":
       return [op.div(dy, a)];
+    case "cos":
+      return [op.neg(op.mul(dy, op.sin(a)))];
+    case "sin":
+      return [op.mul(dy, op.cos(a))];
     case "tanh":
       return [op.mul(dy, op.sub(1, op.mul(y, y)))];
     case "sigmoid":

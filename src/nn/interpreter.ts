@@ -101,6 +101,8 @@ const UNARY: Record<string, (x: number, attrs: Record<string, unknown>) => numbe
   exp: Math.exp,
   log: Math.log,
   tanh: Math.tanh,
+  cos: Math.cos,
+  sin: Math.sin,
   sigmoid: (x) => 1 / (1 + Math.exp(-x)),
   relu: (x) => (x > 0 ? x : 0),
   softplus,

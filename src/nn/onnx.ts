@@ -534,7 +534,7 @@ const SIMPLE_OPS: Record<string, string> = {
   add: "Add", sub: "Sub", mul: "Mul", div: "Div", pow: "Pow", minimum: "Min", maximum: "Max",
   greater: "Greater", less: "Less", greaterEqual: "GreaterOrEqual", lessEqual: "LessOrEqual", equal: "Equal",
   and: "And", or: "Or", not: "Not", neg: "Neg", abs: "Abs", sign: "Sign", sqrt: "Sqrt", exp: "Exp", log: "Log",
-  tanh: "Tanh", sigmoid: "Sigmoid", relu: "Relu", softplus: "Softplus", identity: "Identity", stopGradient: "Identity",
+  tanh: "Tanh", cos: "Cos", sin: "Sin", sigmoid: "Sigmoid", relu: "Relu", softplus: "Softplus", identity: "Identity", stopGradient: "Identity",
   where: "Where",
 };
 

@@ -4,7 +4,7 @@ import { broadcastShapes, fmtShape, sameShape, shapeSize, type DType, type Shape
 /** A tensor, or a number promoted to a scalar constant of the other operand's dtype. */
 export type Operand = Tensor | number;
 
-export const UNARY_FLOAT_OPS = ["neg", "abs", "sqrt", "exp", "log", "tanh", "sigmoid", "relu", "softplus", "sign"] as const;
+export const UNARY_FLOAT_OPS = ["neg", "abs", "sqrt", "exp", "log", "tanh", "sigmoid", "relu", "softplus", "sign", "cos", "sin"] as const;
 export const BINARY_ARITH_OPS = ["add", "sub", "mul", "div", "pow", "minimum", "maximum"] as const;
 export const COMPARE_OPS = ["greater", "less", "greaterEqual", "lessEqual", "equal"] as const;
 export const LOGIC_OPS = ["and", "or"] as const;
@@ -76,6 +76,8 @@ export const sqrt = (x: Tensor): Tensor => unary("sqrt", x);
 export const exp = (x: Tensor): Tensor => unary("exp", x);
 export const log = (x: Tensor): Tensor => unary("log", x);
 export const tanh = (x: Tensor): Tensor => unary("tanh", x);
+export const cos = (x: Tensor): Tensor => unary("cos", x);
+export const sin = (x: Tensor): Tensor => unary("sin", x);
 export const sigmoid = (x: Tensor): Tensor => unary("sigmoid", x);
 export const relu = (x: Tensor): Tensor => unary("relu", x);
 /** log(1 + exp(x)), computed stably. */
