@@ -132,37 +132,7 @@ export function weightedIS(input: SequentialInput, options: SequentialOptions): 
 
 /** Per-decision importance sampling: mean over episodes of sum_t gamma^t w_t r_t (Precup et al. 2000). */
 export function perDecisionIS(input: SequentialInput, options: SequentialOptions): PointEstimate {
-  checkInput(input, options, false, "pdis");
-  const { rewards, episodeStarts, ratios } = input;
-  const { gamma } = options;
-  const clip = options.clip ?? Infinity;
-  const episodes = episodeStarts.length - 1;
-  const perEpisode = new Float64Array(episodes);
-  const trajectoryWeights = new Float64Array(episodes);
-  let clipped = 0;
-  let total = 0;
-  for (let e = 0; e < episodes; e++) {
-    let weight = 1;
-    let used = 1;
-    let sum = 0;
-    let discount = 1;
-    for (let i = episodeStarts[e], end = episodeStarts[e + 1]; i < end; i++) {
-      weight *= ratios[i];
-      used = weight;
-      if (used > clip) {
-        used = clip;
-        clipped++;
-      }
-      sum += discount * used * rewards[i];
-      discount *= gamma;
-    }
-    trajectoryWeights[e] = used;
-    perEpisode[e] = sum;
-    total += sum;
-  }
-  const terms: RatioTerm[] = [{ numerator: perEpisode, denominator: null }];
-  return finish("pdis", input, total / episodes, { kind: "ratios", terms }, () => perEpisode, trajectoryWeights,
-    clipFraction(clipped, input.rewards.length, options.clip));
+  return perDecisionEstimate(input, options, false, "pdis");
 }
 
 /**
@@ -170,10 +140,15 @@ export function perDecisionIS(input: SequentialInput, options: SequentialOptions
  *   sum_t gamma^t [ w_t r_t - (w_t Q-hat(s_t, a_t) - w_{t-1} V-hat(s_t)) ],  w_{-1} = 1.
  */
 export function doublyRobust(input: SequentialInput, options: SequentialOptions): PointEstimate {
-  checkInput(input, options, true, "dr");
+  return perDecisionEstimate(input, options, true, "dr");
+}
+
+/** PDIS, and with the model's control variate DR: the same per-episode pass (PDIS is DR with Q-hat = V-hat = 0). */
+function perDecisionEstimate(input: SequentialInput, options: SequentialOptions, withModel: boolean, estimator: string): PointEstimate {
+  checkInput(input, options, withModel, estimator);
   const { rewards, episodeStarts, ratios } = input;
-  const qHat = input.qHat as Float64Array;
-  const vHat = input.vHat as Float64Array;
+  const qHat = withModel ? (input.qHat as Float64Array) : null;
+  const vHat = withModel ? (input.vHat as Float64Array) : null;
   const { gamma } = options;
   const clip = options.clip ?? Infinity;
   const episodes = episodeStarts.length - 1;
@@ -193,7 +168,7 @@ export function doublyRobust(input: SequentialInput, options: SequentialOptions)
         used = clip;
         clipped++;
       }
-      sum += discount * (used * (rewards[i] - qHat[i]) + previous * vHat[i]);
+      sum += discount * (qHat ? used * (rewards[i] - qHat[i]) + previous * vHat![i] : used * rewards[i]);
       previous = used;
       discount *= gamma;
     }
@@ -202,7 +177,7 @@ export function doublyRobust(input: SequentialInput, options: SequentialOptions)
     total += sum;
   }
   const terms: RatioTerm[] = [{ numerator: perEpisode, denominator: null }];
-  return finish("dr", input, total / episodes, { kind: "ratios", terms }, () => perEpisode, trajectoryWeights,
+  return finish(estimator, input, total / episodes, { kind: "ratios", terms }, () => perEpisode, trajectoryWeights,
     clipFraction(clipped, input.rewards.length, options.clip));
 }
 
