@@ -104,6 +104,12 @@ export interface GateFailure {
 /** Pure check: which gates for entering `to` fail given the facts. Empty means the promotion may proceed. */
 export function checkGates(to: "shadow" | "canary" | "production", config: GateConfig, facts: GateFacts): GateFailure[] {
   const failures: GateFailure[] = [];
+  const atLeast = (gate: string, required: number, actual: number, message: string) => {
+    if (actual < required) failures.push({ gate, required, actual, shortfall: required - actual, message });
+  };
+  const atMost = (gate: string, allowed: number, actual: number, message: string) => {
+    if (actual > allowed) failures.push({ gate, required: allowed, actual, shortfall: actual - allowed, message });
+  };
   if (to === "shadow") {
     const gate = config.shadow.opeLowerBound;
     if (gate) {
@@ -137,63 +143,23 @@ export function checkGates(to: "shadow" | "canary" | "production", config: GateC
     }
   } else if (to === "canary") {
     const gate = config.canary;
-    if (facts.shadow.decisions < gate.minShadowDecisions) {
-      failures.push({
-        gate: "canary.minShadowDecisions",
-        required: gate.minShadowDecisions,
-        actual: facts.shadow.decisions,
-        shortfall: gate.minShadowDecisions - facts.shadow.decisions,
-        message: `${facts.shadow.decisions} shadow decisions, ${gate.minShadowDecisions - facts.shadow.decisions} short of ${gate.minShadowDecisions}`,
-      });
-    }
-    if (facts.shadow.safetyViolations > gate.maxShadowSafetyViolations) {
-      failures.push({
-        gate: "canary.maxShadowSafetyViolations",
-        required: gate.maxShadowSafetyViolations,
-        actual: facts.shadow.safetyViolations,
-        shortfall: facts.shadow.safetyViolations - gate.maxShadowSafetyViolations,
-        message: `${facts.shadow.safetyViolations} safety violations in shadow, at most ${gate.maxShadowSafetyViolations} allowed`,
-      });
-    }
+    const { decisions, safetyViolations } = facts.shadow;
+    atLeast("canary.minShadowDecisions", gate.minShadowDecisions, decisions,
+      `${decisions} shadow decisions, ${gate.minShadowDecisions - decisions} short of ${gate.minShadowDecisions}`);
+    atMost("canary.maxShadowSafetyViolations", gate.maxShadowSafetyViolations, safetyViolations,
+      `${safetyViolations} safety violations in shadow, at most ${gate.maxShadowSafetyViolations} allowed`);
   } else {
     const gate = config.production;
+    const { decisions, guardFailures, safetyViolations } = facts.canary;
     const elapsed = facts.canary.since ? (facts.now.getTime() - Date.parse(facts.canary.since)) / 1000 : 0;
-    if (elapsed < gate.canaryWindowSeconds) {
-      failures.push({
-        gate: "production.canaryWindowSeconds",
-        required: gate.canaryWindowSeconds,
-        actual: elapsed,
-        shortfall: gate.canaryWindowSeconds - elapsed,
-        message: `canary has run ${fmt(elapsed)} s, ${fmt(gate.canaryWindowSeconds - elapsed)} s short of ${gate.canaryWindowSeconds} s`,
-      });
-    }
-    if (facts.canary.decisions < gate.minCanaryDecisions) {
-      failures.push({
-        gate: "production.minCanaryDecisions",
-        required: gate.minCanaryDecisions,
-        actual: facts.canary.decisions,
-        shortfall: gate.minCanaryDecisions - facts.canary.decisions,
-        message: `${facts.canary.decisions} canary decisions, ${gate.minCanaryDecisions - facts.canary.decisions} short of ${gate.minCanaryDecisions}`,
-      });
-    }
-    if (facts.canary.guardFailures > gate.maxCanaryGuardFailures) {
-      failures.push({
-        gate: "production.maxCanaryGuardFailures",
-        required: gate.maxCanaryGuardFailures,
-        actual: facts.canary.guardFailures,
-        shortfall: facts.canary.guardFailures - gate.maxCanaryGuardFailures,
-        message: `canary guard failed ${facts.canary.guardFailures} times, at most ${gate.maxCanaryGuardFailures} allowed`,
-      });
-    }
-    if (facts.canary.safetyViolations > gate.maxCanarySafetyViolations) {
-      failures.push({
-        gate: "production.maxCanarySafetyViolations",
-        required: gate.maxCanarySafetyViolations,
-        actual: facts.canary.safetyViolations,
-        shortfall: facts.canary.safetyViolations - gate.maxCanarySafetyViolations,
-        message: `${facts.canary.safetyViolations} safety violations in canary, at most ${gate.maxCanarySafetyViolations} allowed`,
-      });
-    }
+    atLeast("production.canaryWindowSeconds", gate.canaryWindowSeconds, elapsed,
+      `canary has run ${fmt(elapsed)} s, ${fmt(gate.canaryWindowSeconds - elapsed)} s short of ${gate.canaryWindowSeconds} s`);
+    atLeast("production.minCanaryDecisions", gate.minCanaryDecisions, decisions,
+      `${decisions} canary decisions, ${gate.minCanaryDecisions - decisions} short of ${gate.minCanaryDecisions}`);
+    atMost("production.maxCanaryGuardFailures", gate.maxCanaryGuardFailures, guardFailures,
+      `canary guard failed ${guardFailures} times, at most ${gate.maxCanaryGuardFailures} allowed`);
+    atMost("production.maxCanarySafetyViolations", gate.maxCanarySafetyViolations, safetyViolations,
+      `${safetyViolations} safety violations in canary, at most ${gate.maxCanarySafetyViolations} allowed`);
   }
   return failures;
 }
