@@ -7,9 +7,9 @@
  * Defaults follow CORL: lambda 1.0, lr 3e-4, tau 0.005; tanh-squashed Gaussian with a learned log-std vector.
  */
 import { z } from "zod";
-import { adam, ensembleMlp, op, polyak, tanhGaussian, tanhGaussianLogProb } from "../nn/index.js";
+import { adam, op, polyak, tanhGaussian, tanhGaussianLogProb } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { batchInputs, bellmanTarget, compileLearner, criticValues, criticValuesWith, gaussianHead, minOverCritics, updatedCritic, transitionInputs } from "./common.js";
+import { batchInputs, bellmanTarget, compileLearner, criticValues, criticValuesWith, gaussianHead, minOverCritics, transitionInputs, twinCritics, updatedCritic } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const awacSchema = z.strictObject({
@@ -33,8 +33,7 @@ export const awac: AlgorithmDefinition<AwacConfig> = {
     const nextNoise = g.input("next_noise", [B, A]);
     const policyNoise = g.input("policy_noise", [B, A]);
 
-    const critic = ensembleMlp(g, "critic", 2, [D + A, ...config.hiddenSizes, 1]);
-    const criticTarget = ensembleMlp(g, "critic_target", 2, [D + A, ...config.hiddenSizes, 1], { copyOf: critic });
+    const { critic, criticTarget } = twinCritics(g, D, A, config.hiddenSizes);
     const policy = gaussianHead(g, "actor", { obs: D, hidden: config.hiddenSizes, action: A }, "parameter");
 
     // Critic: bootstrap from an action sampled from the current policy.

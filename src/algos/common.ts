@@ -4,7 +4,7 @@
  * the plumbing.
  */
 import { compileStep, exportOnnx, op } from "../nn/index.js";
-import { mlp } from "../nn/index.js";
+import { ensembleMlp, mlp } from "../nn/index.js";
 import { Graph } from "../nn/index.js";
 import type { EnsembleMlp, Rng, Tensor, TrainingStep } from "../nn/index.js";
 import type { Batch, Learner, LearnerContext, PolicyExport } from "./algorithm.js";
@@ -187,6 +187,13 @@ export function huber(error: Tensor): Tensor {
 /** y = r + gamma * (1 - done) * next, with gradients stopped (a regression target). */
 export function bellmanTarget(reward: Tensor, done: Tensor, next: Tensor, gamma: number): Tensor {
   return op.stopGradient(op.add(reward, op.mul(op.mul(gamma, op.sub(1, done)), next)));
+}
+
+/** Twin Q(s, a) critics as one ensemble ("critic") and their Polyak target ("critic_target", a copy at start). */
+export function twinCritics(g: Graph, observationDim: number, actionDim: number, hiddenSizes: readonly number[]): { critic: EnsembleMlp; criticTarget: EnsembleMlp } {
+  const sizes = [observationDim + actionDim, ...hiddenSizes, 1];
+  const critic = ensembleMlp(g, "critic", 2, sizes);
+  return { critic, criticTarget: ensembleMlp(g, "critic_target", 2, sizes, { copyOf: critic }) };
 }
 
 /** Q values of a twin (ensemble) critic for state-action pairs: critic.apply([B, D + A]) -> [members, B]. */

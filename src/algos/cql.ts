@@ -13,10 +13,10 @@
  * actions, gap 10, tau 0.005.
  */
 import { z } from "zod";
-import { adam, ensembleMlp, op, polyak, tanhGaussian } from "../nn/index.js";
+import { adam, op, polyak, tanhGaussian } from "../nn/index.js";
 import type { Tensor } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { batchInputs, bellmanTarget, compileLearner, criticValues, gaussianHead, minOverCritics, transitionInputs } from "./common.js";
+import { batchInputs, bellmanTarget, compileLearner, criticValues, gaussianHead, minOverCritics, transitionInputs, twinCritics } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const cqlSchema = z.strictObject({
@@ -50,8 +50,7 @@ export const cql: AlgorithmDefinition<CqlConfig> = {
     const sampleNoise = g.input("sample_noise", [B * N, A]);
     const nextSampleNoise = g.input("next_sample_noise", [B * N, A]);
 
-    const critic = ensembleMlp(g, "critic", 2, [D + A, ...config.hiddenSizes, 1]);
-    const criticTarget = ensembleMlp(g, "critic_target", 2, [D + A, ...config.hiddenSizes, 1], { copyOf: critic });
+    const { critic, criticTarget } = twinCritics(g, D, A, config.hiddenSizes);
     const policy = gaussianHead(g, "actor", { obs: D, hidden: config.hiddenSizes, action: A }, "state");
     const logTemperature = g.param("log_temperature", [1], new Float32Array([Math.log(config.initialTemperature)]));
     const temperature = op.exp(logTemperature);

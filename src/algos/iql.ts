@@ -13,9 +13,9 @@
  * V, Q and pi update simultaneously from the same minibatch; the target critics follow after the update.
  */
 import { z } from "zod";
-import { adam, ensembleMlp, gaussianLogProb, mlp, op, polyak } from "../nn/index.js";
+import { adam, gaussianLogProb, mlp, op, polyak } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { batchInputs, bellmanTarget, compileLearner, cosineLearningRate, criticValues, gaussianHead, minOverCritics, transitionInputs } from "./common.js";
+import { batchInputs, bellmanTarget, compileLearner, cosineLearningRate, criticValues, gaussianHead, minOverCritics, transitionInputs, twinCritics } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const iqlSchema = z.strictObject({
@@ -43,8 +43,7 @@ export const iql: AlgorithmDefinition<IqlConfig> = {
     const { g, A, D, B, obs, action } = batchInputs("iql", "continuous", context, config.batchSize);
     const { reward, nextObs, done } = transitionInputs(g, B, D);
 
-    const critic = ensembleMlp(g, "critic", 2, [D + A, ...config.hiddenSizes, 1]);
-    const criticTarget = ensembleMlp(g, "critic_target", 2, [D + A, ...config.hiddenSizes, 1], { copyOf: critic });
+    const { critic, criticTarget } = twinCritics(g, D, A, config.hiddenSizes);
     const value = mlp(g, "value", [D, ...config.hiddenSizes, 1]);
     const policy = gaussianHead(g, "actor", { obs: D, hidden: config.hiddenSizes, action: A }, "parameter");
 

@@ -11,9 +11,9 @@
  * Defaults are the paper's: alpha 2.5, sigma 0.2, c 0.5, delay 2, tau 0.005, lr 3e-4, standardised states.
  */
 import { z } from "zod";
-import { adam, ensembleMlp, gated, mlp, op, polyak } from "../nn/index.js";
+import { adam, gated, mlp, op, polyak } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { batchInputs, bellmanTarget, compileLearner, criticMemberValues, criticValues, minOverCritics, normalNoise, updatedCritic, transitionInputs } from "./common.js";
+import { batchInputs, bellmanTarget, compileLearner, criticMemberValues, criticValues, minOverCritics, normalNoise, transitionInputs, twinCritics, updatedCritic } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const td3bcSchema = z.strictObject({
@@ -41,8 +41,7 @@ export const td3bc: AlgorithmDefinition<Td3bcConfig> = {
 
     const actor = mlp(g, "actor", [D, ...config.hiddenSizes, A], { outputActivation: "tanh" });
     const actorTarget = mlp(g, "actor_target", [D, ...config.hiddenSizes, A], { copyOf: actor });
-    const critic = ensembleMlp(g, "critic", 2, [D + A, ...config.hiddenSizes, 1]);
-    const criticTarget = ensembleMlp(g, "critic_target", 2, [D + A, ...config.hiddenSizes, 1], { copyOf: critic });
+    const { critic, criticTarget } = twinCritics(g, D, A, config.hiddenSizes);
 
     // Critic: target policy smoothing + clipped double Q.
     const smoothing = op.clip(op.mul(targetNoise, config.policyNoise), -config.noiseClip, config.noiseClip);
