@@ -62,20 +62,25 @@ export function estimateBehaviorPolicy(transitions: Transitions, options: Behavi
     const gradient = new Float64Array(n * features);
     const logits = new Float64Array(n);
     const iterations = options.iterations ?? 200;
+    /** Fills `logits` with the model's scores for `row`'s features (in `x`); returns their maximum. */
+    const scores = (row: number): number => {
+      feature(row, x);
+      let max = -Infinity;
+      for (let a = 0; a < n; a++) {
+        let z = 0;
+        for (let j = 0; j < features; j++) z += weights[a * features + j] * x[j];
+        logits[a] = z;
+        if (z > max) max = z;
+      }
+      return max;
+    };
     const learningRate = options.learningRate ?? 0.5;
     const l2 = options.l2 ?? 1e-4;
     // Full-batch gradient descent on the mean cross-entropy (convex; zero initialisation, so deterministic).
     for (let iteration = 0; iteration < iterations; iteration++) {
       gradient.fill(0);
       for (const row of rows) {
-        feature(row, x);
-        let max = -Infinity;
-        for (let a = 0; a < n; a++) {
-          let z = 0;
-          for (let j = 0; j < features; j++) z += weights[a * features + j] * x[j];
-          logits[a] = z;
-          if (z > max) max = z;
-        }
+        const max = scores(row);
         let total = 0;
         for (let a = 0; a < n; a++) total += (logits[a] = Math.exp(logits[a] - max));
         for (let a = 0; a < n; a++) {
@@ -88,14 +93,7 @@ export function estimateBehaviorPolicy(transitions: Transitions, options: Behavi
     const behaviorProb = new Float64Array(size);
     let logLikelihood = 0;
     for (let row = 0; row < size; row++) {
-      feature(row, x);
-      let max = -Infinity;
-      for (let a = 0; a < n; a++) {
-        let z = 0;
-        for (let j = 0; j < features; j++) z += weights[a * features + j] * x[j];
-        logits[a] = z;
-        if (z > max) max = z;
-      }
+      const max = scores(row);
       let total = 0;
       for (let a = 0; a < n; a++) total += Math.exp(logits[a] - max);
       // Floor keeps weights finite where the model is overconfident.
