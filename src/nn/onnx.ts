@@ -50,7 +50,7 @@ export function lowerLoopToOnnx(spec: LoopSpec): Uint8Array {
   const nodes: OnnxNs.INodeProto[] = [];
   if (pieces) {
     // The flat parameter vector enters as one piece per updated run (carried) or untouched run (read, not carried).
-    const sizes = outer.int64s(pieces.map((piece) => piece.size));
+    const sizes = outer.ints(pieces.map((piece) => piece.size));
     nodes.push({ opType: "Split", name: "param_pieces", input: [PARAMS_STATE, sizes], output: pieces.map((piece) => piece.name), attribute: [{ name: "axis", type: ATTR.INT, i: 0 }] });
   }
   const loopOutputs = [...carriedPieces.map((piece) => `${piece.name}__next`), ...carried.map((s) => `${s.name}__next`), ...spec.outputs.keys()];
@@ -313,11 +313,6 @@ class OnnxBuilder {
     };
   }
 
-  /** An int64 vector initializer. */
-  int64s(values: readonly number[]): string {
-    return this.ints(values);
-  }
-
   /** Elements [offset, offset + size) of the flat parameter vector, from its runs (no copy when one run matches). */
   private fromPieces(offset: number, size: number, shape: readonly number[]): string {
     const parts: string[] = [];
@@ -412,7 +407,8 @@ class OnnxBuilder {
     return this.emit("Expand", [row, this.shapeInput(node.shape)]);
   }
 
-  private ints(values: readonly number[]): string {
+  /** An int64 vector initializer. */
+  ints(values: readonly number[]): string {
     return this.constant(values, [values.length], "int64");
   }
 
