@@ -48,6 +48,9 @@ export interface LearnerSpec {
   perStepValues?: Array<{ name: string; value: (step: number) => number }>;
 }
 
+/** Longest schedule period built into the compiled step (the Loop body holds one copy of the step per position). */
+const MAX_FOLDED_PERIOD = 4;
+
 /** Compiles the graph once into a training step (K steps per call) and wraps it as a Learner. */
 export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
   const { graph, context } = spec;
@@ -55,7 +58,12 @@ export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
   if (spec.hardTargets && spec.hardTargets.every % K !== 0) {
     throw new Error(`hard target period ${spec.hardTargets.every} is not a multiple of stepsPerCall ${K}`);
   }
-  const step = await compileStep(graph, { backend: context.backend, threads: context.threads, spinWait: context.spinWait, stepsPerCall: K });
+  // A short schedule that divides K repeats identically in every call (calls start on step 1 + a multiple of K), so
+  // the engine builds its values into the compiled step.
+  const periodicInputs = Object.fromEntries(
+    (spec.schedules ?? []).filter((s) => K % s.every === 0 && s.every <= MAX_FOLDED_PERIOD).map((s) => [s.name, Array.from({ length: s.every }, (_, k) => (k === s.every - 1 ? 1 : 0))]),
+  );
+  const step = await compileStep(graph, { backend: context.backend, threads: context.threads, spinWait: context.spinWait, stepsPerCall: K, periodicInputs });
   const noiseBuffers = (spec.noise ?? []).map((noise) => {
     const input = graph.inputs.get(noise.name);
     if (!input) throw new Error(`noise input ${noise.name} is not declared in the graph`);

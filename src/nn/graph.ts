@@ -262,16 +262,23 @@ export class Graph {
    * update touches keep their current value.
    */
   updatedFlatView(params: readonly Tensor[]): Tensor {
-    const parts: Tensor[] = [];
+    // Consecutive parameters read from the same source (one update's value, or the pool) form one run, so a group
+    // read back whole is that update's value itself rather than a concat of its slices.
+    const runs: Array<{ seg: ParamSegment | undefined; infos: ParamInfo[] }> = [];
     for (const info of params.map((p) => this.paramInfo(p))) {
       const seg = this.paramSegments.find((s) => info.offset >= s.offset && info.offset + info.size <= s.offset + s.size);
-      if (!seg) parts.push(this.flatView([info.tensor]));
-      else if (seg.offset === info.offset && seg.size === info.size) parts.push(seg.value);
-      else {
-        const start = info.offset - seg.offset;
-        parts.push(this.addNode("slice", [seg.value], { axis: 0, start, end: start + info.size }, [info.size], "float32"));
-      }
+      const last = runs[runs.length - 1];
+      const lastInfo = last?.infos[last.infos.length - 1];
+      if (last && last.seg === seg && lastInfo!.offset + lastInfo!.size === info.offset) last.infos.push(info);
+      else runs.push({ seg, infos: [info] });
     }
+    const parts = runs.map(({ seg, infos }) => {
+      if (!seg) return this.flatView(infos.map((info) => info.tensor));
+      const start = infos[0]!.offset - seg.offset;
+      const size = infos.reduce((a, info) => a + info.size, 0);
+      if (start === 0 && size === seg.size) return seg.value;
+      return this.addNode("slice", [seg.value], { axis: 0, start, end: start + size }, [size], "float32");
+    });
     return parts.length === 1 ? parts[0]! : this.addNode("concat", parts, { axis: 0 }, [parts.reduce((a, t) => a + t.size, 0)], "float32");
   }
 

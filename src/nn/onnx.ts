@@ -34,6 +34,19 @@ export interface LoopSpec {
   next: ReadonlyMap<string, Tensor>;
   /** Per-step outputs, stacked along a new leading axis. */
   outputs: ReadonlyMap<string, Tensor>;
+  /**
+   * Scalar inputs whose value on the k-th step of a call is `pattern[k % pattern.length]` (e.g. a delayed-update
+   * gate [0, 1]). The body then runs one step per position of the period (the least common multiple of the
+   * patterns' lengths) with these values folded in: gated work is inlined where the gate is on and left out where it
+   * is off, instead of an If on every step. `steps` must be a multiple of the period.
+   */
+  periodic?: ReadonlyMap<Tensor, readonly number[]>;
+}
+
+/** Steps per Loop iteration: the least common multiple of the periodic inputs' pattern lengths. */
+export function loopPeriod(periodic: ReadonlyMap<Tensor, readonly number[]> | undefined): number {
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  return [...(periodic?.values() ?? [])].reduce((period, pattern) => (period * pattern.length) / gcd(period, pattern.length), 1);
 }
 
 /**
@@ -42,18 +55,22 @@ export interface LoopSpec {
  */
 export function lowerLoopToOnnx(spec: LoopSpec): Uint8Array {
   const pieces = paramPieces(spec);
-  const body = new OnnxBuilder({ inputs: new Map(), outputs: new Map() }, "b_").buildLoopBody(spec, pieces);
+  const period = loopPeriod(spec.periodic);
+  if (spec.steps % period !== 0) throw new NnError("invalid_argument", `steps per call ${spec.steps} is not a multiple of the periodic inputs' period ${period}`, {});
+  const body = new OnnxBuilder({ inputs: new Map(), outputs: new Map() }, "b_").buildLoopBody(spec, pieces, period);
   const outer = new OnnxBuilder({ inputs: new Map(), outputs: new Map() });
   const carried = spec.states.filter((s) => spec.next.has(s.name) && !(pieces && s.name === PARAMS_STATE));
   const carriedPieces = (pieces ?? []).filter((piece) => piece.updated);
-  const tripCount = outer.ints0(spec.steps);
+  const tripCount = outer.ints0(spec.steps / period);
   const nodes: OnnxNs.INodeProto[] = [];
   if (pieces) {
     // The flat parameter vector enters as one piece per updated run (carried) or untouched run (read, not carried).
     const sizes = outer.ints(pieces.map((piece) => piece.size));
     nodes.push({ opType: "Split", name: "param_pieces", input: [PARAMS_STATE, sizes], output: pieces.map((piece) => piece.name), attribute: [{ name: "axis", type: ATTR.INT, i: 0 }] });
   }
-  const loopOutputs = [...carriedPieces.map((piece) => `${piece.name}__next`), ...carried.map((s) => `${s.name}__next`), ...spec.outputs.keys()];
+  // With a period P > 1 each iteration's outputs are [P, ...]: the Loop stacks them [steps / P, P, ...], reshaped after.
+  const stackedName = (name: string) => (period > 1 ? `${name}__by_period` : name);
+  const loopOutputs = [...carriedPieces.map((piece) => `${piece.name}__next`), ...carried.map((s) => `${s.name}__next`), ...[...spec.outputs.keys()].map(stackedName)];
   nodes.push({
     opType: "Loop",
     name: "steps",
@@ -61,6 +78,9 @@ export function lowerLoopToOnnx(spec: LoopSpec): Uint8Array {
     output: loopOutputs,
     attribute: [{ name: "body", type: ATTR.GRAPH, g: body }],
   });
+  if (period > 1) {
+    for (const [name, t] of spec.outputs) nodes.push({ opType: "Reshape", name: `${name}_steps`, input: [stackedName(name), outer.ints([spec.steps, ...t.shape])], output: [name] });
+  }
   if (pieces) {
     const parts = pieces.map((piece) => (piece.updated ? `${piece.name}__next` : piece.name));
     nodes.push({ opType: "Concat", name: "params_next", input: parts, output: [`${PARAMS_STATE}__next`], attribute: [{ name: "axis", type: ATTR.INT, i: 0 }] });
@@ -141,7 +161,7 @@ class OnnxBuilder {
 
   constructor(
     private readonly options: LoweringOptions,
-    private readonly prefix = "",
+    private prefix = "",
   ) {
     this.fixedShape = new Set([...options.inputs].filter(([t]) => t.op === "state").map(([, name]) => name));
   }
@@ -172,7 +192,7 @@ class OnnxBuilder {
   lowerNeeded(targets: readonly Tensor[], stopIds: ReadonlySet<number>): void {
     const graph = targets[0]?.graph;
     if (!graph) throw new NnError("invalid_argument", "ONNX lowering needs at least one output", {});
-    const plan = planBranches(targets, stopIds, this.options.bakedParams !== undefined);
+    const plan = planBranches(targets, stopIds, this.options.bakedParams !== undefined, this.folded);
     this.biasedMatmuls = biasedMatmuls(graph, new Set(targets.map((t) => t.id)));
     for (const unit of plan) {
       if (typeof unit === "number") this.names.set(unit, this.lower(graph.nodes[unit]!));
@@ -228,51 +248,79 @@ class OnnxBuilder {
   }
 
   /**
-   * The body of an ONNX Loop running one training step per iteration: minibatch inputs are gathered from the
-   * outer stacked inputs by the iteration number, updated states are loop-carried, outputs are scan outputs.
+   * The body of an ONNX Loop running `period` training steps per iteration (one unless inputs are periodic): minibatch
+   * inputs are gathered from the outer stacked inputs by step number, updated states are loop-carried from step to
+   * step, outputs are scan outputs ([period, ...] when the period is above one).
    */
-  buildLoopBody(spec: LoopSpec, pieces?: ParamPiece[]): OnnxNs.IGraphProto {
+  buildLoopBody(spec: LoopSpec, pieces: ParamPiece[] | undefined, period: number): OnnxNs.IGraphProto {
     const p = this.prefix;
-    const stop = new Set<number>();
     const pool = pieces ? spec.states.find((s) => s.name === PARAMS_STATE)!.tensor : undefined;
-    if (pieces && pool) {
-      this.pieces = { pool, runs: pieces.map((piece) => ({ ...piece, name: piece.updated ? `${p}st_${piece.name}` : piece.name })) };
-      stop.add(pool.id);
-    }
-    for (const input of spec.inputs) {
-      const name = input.attrs.name as string;
-      this.names.set(input.id, this.emit("Gather", [name, `${p}iter`], { axis: 0 }, `${p}in_${name}`));
-      stop.add(input.id);
-    }
-    for (const s of spec.states) {
-      if (s.tensor === pool) continue;
-      this.names.set(s.tensor.id, spec.next.has(s.name) ? `${p}st_${s.name}` : s.name);
-      stop.add(s.tensor.id);
-    }
-    // In the order of the states (the Loop's carried inputs), whatever order the updates were declared in.
-    const nextStates = spec.states.filter((s) => spec.next.has(s.name) && s.tensor !== pool).map((s) => [s.name, spec.next.get(s.name)!] as const);
     const updatedPieces = (pieces ?? []).filter((piece) => piece.updated);
-    this.lowerNeeded([...updatedPieces.map((piece) => piece.next), ...nextStates.map(([, t]) => t), ...spec.outputs.values()], stop);
+    const carried = spec.states.filter((s) => spec.next.has(s.name) && s.tensor !== pool);
+    // The current value of each carried piece and state: the body's inputs, then each step's results.
+    let pieceValues = new Map(updatedPieces.map((piece) => [piece.name, `${p}st_${piece.name}`]));
+    let stateValues = new Map(carried.map((s) => [s.name, `${p}st_${s.name}`]));
+    const stepOutputs = new Map<string, string[]>([...spec.outputs.keys()].map((name) => [name, []]));
+    const firstStep = period > 1 ? this.emit("Mul", [`${p}iter`, this.ints0(period)]) : `${p}iter`;
+    for (let j = 0; j < period; j++) {
+      this.prefix = period > 1 ? `${p}${j}_` : p;
+      this.names.clear();
+      const stop = new Set<number>();
+      if (pieces && pool) {
+        this.pieces = { pool, runs: pieces.map((piece) => ({ ...piece, name: piece.updated ? pieceValues.get(piece.name)! : piece.name })) };
+        stop.add(pool.id);
+      }
+      const stepIndex = j === 0 ? firstStep : this.emit("Add", [firstStep, this.ints0(j)]);
+      const known = new Map<number, number>();
+      for (const input of spec.inputs) {
+        const name = input.attrs.name as string;
+        const pattern = spec.periodic?.get(input);
+        if (pattern) {
+          const value = pattern[j % pattern.length]!;
+          known.set(input.id, value);
+          this.names.set(input.id, this.constant(new Array<number>(input.size).fill(value), input.shape, input.dtype));
+        } else {
+          this.names.set(input.id, this.emit("Gather", [name, stepIndex], { axis: 0 }, `${this.prefix}in_${name}`));
+        }
+        stop.add(input.id);
+      }
+      for (const s of spec.states) {
+        if (s.tensor === pool) continue;
+        this.names.set(s.tensor.id, stateValues.get(s.name) ?? s.name);
+        stop.add(s.tensor.id);
+      }
+      this.folded = foldedGates(spec.inputs[0]?.graph ?? spec.states[0]!.tensor.graph, known);
+      this.lowerNeeded([...updatedPieces.map((piece) => piece.next), ...carried.map((s) => spec.next.get(s.name)!), ...spec.outputs.values()], stop);
+      pieceValues = new Map(updatedPieces.map((piece) => [piece.name, this.names.get(piece.next.id)!]));
+      stateValues = new Map(carried.map((s) => [s.name, this.names.get(spec.next.get(s.name)!.id)!]));
+      for (const [name, t] of spec.outputs) stepOutputs.get(name)!.push(this.names.get(t.id)!);
+    }
+    this.prefix = p;
+    this.folded = new Map();
     const outputs: OnnxNs.IValueInfoProto[] = [this.valueInfo(`${p}cond_out`, [], "bool")];
     this.emit("Identity", [`${p}cond`], {}, `${p}cond_out`);
+    // In the order of the states (the Loop's carried inputs), whatever order the updates were declared in.
     const bind = this.outputNamer();
     for (const piece of updatedPieces) {
-      bind(this.names.get(piece.next.id)!, `${p}next_${piece.name}`);
+      bind(pieceValues.get(piece.name)!, `${p}next_${piece.name}`);
       outputs.push(this.valueInfo(`${p}next_${piece.name}`, [piece.size], "float32"));
     }
-    for (const [name, t] of nextStates) {
-      bind(this.names.get(t.id)!, `${p}next_${name}`);
-      outputs.push(this.valueInfo(`${p}next_${name}`, t.shape, t.dtype));
+    for (const s of carried) {
+      bind(stateValues.get(s.name)!, `${p}next_${s.name}`);
+      outputs.push(this.valueInfo(`${p}next_${s.name}`, s.tensor.shape, "float32"));
     }
     for (const [name, t] of spec.outputs) {
-      bind(this.names.get(t.id)!, `${p}out_${name}`);
-      outputs.push(this.valueInfo(`${p}out_${name}`, t.shape, t.dtype));
+      const values = stepOutputs.get(name)!;
+      if (period === 1) bind(values[0]!, `${p}out_${name}`);
+      else this.emit("Concat", values.map((v) => this.emit("Unsqueeze", [v, this.ints([0])])), { axis: 0 }, `${p}out_${name}`);
+      outputs.push(this.valueInfo(`${p}out_${name}`, period === 1 ? t.shape : [period, ...t.shape], t.dtype));
     }
-    const carried = spec.states.filter((s) => spec.next.has(s.name) && s.tensor !== pool);
+    // Constants standing for periodic inputs that every reader folded away are left out.
+    const read = readNames(this.nodes);
     return {
       name: "step_body",
       node: this.nodes,
-      initializer: this.initializers,
+      initializer: this.initializers.filter((init) => read.has(init.name!)),
       input: [
         this.valueInfo(`${p}iter`, [], "int64"),
         this.valueInfo(`${p}cond`, [], "bool"),
@@ -371,6 +419,8 @@ class OnnxBuilder {
   private batchDim: string | undefined;
   /** In a Loop body: the flat parameter vector as separate runs (see ParamPiece), by their names in the body. */
   private pieces: { pool: Tensor; runs: Array<{ offset: number; size: number; name: string }> } | undefined;
+  /** Gated `where`s whose condition is known in this step (periodic inputs): where id -> the side it takes. */
+  private folded = new Map<number, Tensor>();
   /** 2-D matmuls whose only reader adds a bias: lowered with that add as one Gemm (A, B, C). */
   private biasedMatmuls = new Map<number, number>();
 
@@ -419,6 +469,8 @@ class OnnxBuilder {
     if (this.pieces && node.op !== "param" && node.op !== "slice" && node.inputs.includes(this.pieces.pool)) {
       throw new NnError("export_unsupported", `op "${node.op}" reads the flat parameter vector directly`, { op: node.op });
     }
+    const side = this.folded.get(node.id);
+    if (side) return this.names.get(side.id)!;
     // A layer's x W + b as Gemm's C input: ORT can then fuse the activation that follows into the same kernel.
     if (this.biasedMatmuls.has(node.id)) return "";
     if (node.op === "add") {
@@ -542,7 +594,7 @@ interface Branch {
 }
 
 /** Nodes reachable from `targets` (stopping at `stopIds`), skipping the "then" input of the `skip` wheres. */
-function reach(targets: readonly Tensor[], stopIds: ReadonlySet<number>, baked: boolean, skip: ReadonlySet<number>): Set<number> {
+function reach(targets: readonly Tensor[], stopIds: ReadonlySet<number>, baked: boolean, skip: ReadonlySet<number>, folded: ReadonlyMap<number, Tensor>): Set<number> {
   const seen = new Set<number>();
   const stack = [...targets];
   while (stack.length > 0) {
@@ -550,10 +602,21 @@ function reach(targets: readonly Tensor[], stopIds: ReadonlySet<number>, baked: 
     if (seen.has(t.id)) continue;
     seen.add(t.id);
     if (stopIds.has(t.id) || (baked && t.op === "param")) continue;
-    if (skip.has(t.id)) stack.push(t.inputs[0]!, t.inputs[2]!);
+    const side = folded.get(t.id);
+    if (side) stack.push(side);
+    else if (skip.has(t.id)) stack.push(t.inputs[0]!, t.inputs[2]!);
     else stack.push(...t.inputs);
   }
   return seen;
+}
+
+/** Every value name `nodes` read, including inside If branches. */
+function readNames(nodes: readonly OnnxNs.INodeProto[], into = new Set<string>()): Set<string> {
+  for (const node of nodes) {
+    for (const input of node.input ?? []) into.add(input);
+    for (const attribute of node.attribute ?? []) if (attribute.g) readNames(attribute.g.node ?? [], into);
+  }
+  return into;
 }
 
 /** Renames a value everywhere it appears in `nodes`, including inside If branches (which read outer values by name). */
@@ -594,6 +657,45 @@ function biasedMatmuls(graph: Graph, targetIds: ReadonlySet<number>): Map<number
   return fused;
 }
 
+/**
+ * The gated `where`s whose scalar condition follows from inputs of known value (reshape, comparison with a constant,
+ * cast), each with the side it takes.
+ */
+function foldedGates(graph: Graph, known: ReadonlyMap<number, number>): Map<number, Tensor> {
+  const folded = new Map<number, Tensor>();
+  if (known.size === 0) return folded;
+  const value = (t: Tensor): number | undefined => {
+    if (known.has(t.id)) return known.get(t.id);
+    if (t.size !== 1) return undefined;
+    if (t.op === "constant") return (t.attrs.data as ArrayLike<number>)[0];
+    if (t.op === "reshape") return value(t.inputs[0]!);
+    if (t.op === "cast") {
+      const x = value(t.inputs[0]!);
+      return x === undefined ? undefined : t.dtype === "bool" ? Number(x !== 0) : x;
+    }
+    const compare = COMPARE[t.op];
+    if (compare) {
+      const [a, b] = t.inputs.map(value);
+      return a === undefined || b === undefined ? undefined : Number(compare(a, b));
+    }
+    return undefined;
+  };
+  for (const node of graph.nodes) {
+    if (!isGate(node)) continue;
+    const condition = value(node.inputs[0]!);
+    if (condition !== undefined) folded.set(node.id, node.inputs[condition ? 1 : 2]!);
+  }
+  return folded;
+}
+
+const COMPARE: Record<string, (a: number, b: number) => boolean> = {
+  greater: (a, b) => a > b,
+  less: (a, b) => a < b,
+  greaterEqual: (a, b) => a >= b,
+  lessEqual: (a, b) => a <= b,
+  equal: (a, b) => a === b,
+};
+
 function isGate(t: Tensor): boolean {
   if (t.op !== "where" || t.inputs[0]!.size !== 1) return false;
   const shape = t.shape.join();
@@ -604,14 +706,14 @@ function isGate(t: Tensor): boolean {
  * The lowering order: node ids, and branches (If nodes) placed after everything they read and before everything
  * that reads them. Falls back to plain node order (every where lowered as Where) when branching does not apply.
  */
-function planBranches(targets: readonly Tensor[], stopIds: ReadonlySet<number>, baked: boolean): Array<number | Branch> {
+function planBranches(targets: readonly Tensor[], stopIds: ReadonlySet<number>, baked: boolean, folded: ReadonlyMap<number, Tensor>): Array<number | Branch> {
   const graph = targets[0]!.graph;
-  const all = reach(targets, stopIds, baked, new Set());
+  const all = reach(targets, stopIds, baked, new Set(), folded);
   const plain = () => [...all].filter((id) => !stopIds.has(id)).sort((a, b) => a - b);
-  let gated = new Set([...all].filter((id) => !stopIds.has(id) && isGate(graph.nodes[id]!)));
+  let gated = new Set([...all].filter((id) => !stopIds.has(id) && !folded.has(id) && isGate(graph.nodes[id]!)));
   for (;;) {
     if (gated.size === 0) return plain();
-    const always = reach(targets, stopIds, baked, gated);
+    const always = reach(targets, stopIds, baked, gated, folded);
     // A gate only reachable through another gate's "then" side is lowered inside that branch.
     const kept = new Set([...gated].filter((id) => always.has(id)));
     if (kept.size !== gated.size) {

@@ -646,3 +646,76 @@ test("a sum of two products (x W + y V) keeps both terms when lowered to Gemm", 
   const want = (await (await compileStep(build(), { backend: "interpreter" })).run(feeds)).z as Float32Array;
   want.forEach((v, i) => assert.ok(Math.abs(got[i]! - v) < 1e-5, `z[${i}] ${got[i]} vs ${v}`));
 });
+
+test("periodic gate inputs are built into the K-step Loop: no If, the same numbers as feeding them, wrong feeds refused", async () => {
+  const build = () => {
+    const g = new Graph({ seed: 12 });
+    const x = g.input("x", [4, 3]);
+    const y = g.input("y", [4, 2]);
+    const updateActor = g.input("update_actor", [1]);
+    const critic = mlp(g, "critic", [3, 5, 2]);
+    const actor = mlp(g, "actor", [3, 5, 2]);
+    const target = mlp(g, "target", [3, 5, 2], { copyOf: actor });
+    const criticLoss = op.mean(op.square(op.sub(critic.apply(x), y)));
+    adam(criticLoss, critic.params, { lr: 0.05 });
+    const actorLoss = op.mean(op.square(op.sub(actor.apply(x), op.stopGradient(critic.apply(x)))));
+    adam(actorLoss, actor.params, { lr: 0.05, when: updateActor });
+    polyak(target.params, actor.params, 0.3, { afterUpdate: true, when: updateActor });
+    g.output("critic_loss", criticLoss);
+    g.output("actor_loss", gated(updateActor, actorLoss, Number.NaN));
+    return g;
+  };
+  const K = 4;
+  const periodicInputs = { update_actor: [0, 1] };
+  const model = onnxProto.ModelProto.decode(programToOnnx(buildProgram(build()), K, periodicInputs));
+  const loop = model.graph!.node!.find((n) => n.opType === "Loop")!;
+  const body = loop.attribute!.find((a) => a.name === "body")!.g!;
+  assert.equal(body.node!.filter((n) => n.opType === "If").length, 0, "no If in the body");
+  // Two critic updates and one actor update per iteration: each Adam step raises beta1 and beta2 to the power t.
+  assert.equal(body.node!.filter((n) => n.opType === "Pow").length, 6);
+
+  const rng = new Rng(5);
+  const feeds = {
+    x: rng.fillNormal(new Float32Array(12 * K)) as Float32Array,
+    y: rng.fillNormal(new Float32Array(8 * K)) as Float32Array,
+    update_actor: Float32Array.from({ length: K }, (_, k) => k % 2),
+  };
+  const folded = await compileStep(build(), { stepsPerCall: K, periodicInputs });
+  const fed = await compileStep(build(), { stepsPerCall: K });
+  const reference = await compileStep(build(), { backend: "interpreter", stepsPerCall: K, periodicInputs });
+  for (let call = 0; call < 2; call++) {
+    const got = await folded.run(feeds);
+    const same = await fed.run(feeds);
+    const want = await reference.run(feeds);
+    for (const name of ["critic_loss", "actor_loss"]) {
+      const g = got[name] as Float32Array;
+      assert.deepEqual(Array.from(g), Array.from(same[name] as Float32Array), `${name}: folded and fed gates agree exactly`);
+      (want[name] as Float32Array).forEach((v, k) => {
+        if (name === "actor_loss" && k % 2 === 0) assert.ok(Number.isNaN(g[k]!) && Number.isNaN(v), `${name}[${k}] off step`);
+        else assert.ok(Math.abs(g[k]! - v) < 1e-5 * (1 + Math.abs(v)), `${name}[${k}] ${g[k]} vs ${v}`);
+      });
+    }
+    for (const [name, values] of Object.entries(folded.state())) assert.deepEqual(Array.from(values), Array.from(fed.state()[name]!), `state ${name}`);
+  }
+  assert.deepEqual(Array.from(folded.state()["adam1.step"]!), [4]);
+
+  await assert.rejects(folded.run({ ...feeds, update_actor: Float32Array.from([1, 0, 1, 0]) }), (e: unknown) => e instanceof NnError && e.code === "bad_feed");
+  await assert.rejects(compileStep(build(), { stepsPerCall: 3, periodicInputs }), (e: unknown) => e instanceof NnError && e.code === "invalid_argument");
+  await Promise.all([folded.dispose(), fed.dispose()]);
+});
+
+test("a group's values after its update, read back whole, are the update's result itself (no slice-and-concat copy)", () => {
+  const g = new Graph({ seed: 3 });
+  const x = g.input("x", [4, 3]);
+  const net = mlp(g, "net", [3, 5, 2]);
+  const target = mlp(g, "target", [3, 5, 2], { copyOf: net });
+  adam(op.mean(op.square(net.apply(x))), net.params, { lr: 0.01 });
+  const whole = g.updatedFlatView(net.params);
+  assert.notEqual(whole.op, "concat");
+  assert.equal(whole.size, net.params.reduce((n, p) => n + p.size, 0));
+  // Part of the group: one slice of the update; parameters nothing updates come from the pool.
+  assert.equal(g.updatedFlatView(net.params.slice(1, 3)).op, "slice");
+  const mixed = g.updatedFlatView([...net.params, ...target.params]);
+  assert.equal(mixed.op, "concat");
+  assert.deepEqual(mixed.inputs.map((t) => t.op), [whole.op, "slice"]);
+});

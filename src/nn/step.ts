@@ -35,6 +35,14 @@ export interface CompileOptions {
    * then fed as K stacked minibatches ([K, ...shape], flat) and every output comes back stacked as an array.
    */
   stepsPerCall?: number;
+  /**
+   * Scalar inputs that follow a fixed pattern within every call: input name -> its value on the k-th step of the
+   * call, `pattern[k % pattern.length]` (e.g. `[0, 1]` for a gate on every second step, calls starting on an odd
+   * step). ONNX Runtime then runs a Loop body of one step per pattern position with these values built in (gated
+   * work inlined or left out, no If); K must be a multiple of the period and `run` refuses feeds that break the
+   * pattern. Results are the same as feeding the values.
+   */
+  periodicInputs?: Readonly<Record<string, readonly number[]>>;
 }
 
 const NEXT = "__next";
@@ -82,9 +90,10 @@ export function buildProgram(graph: Graph): Program {
 const programs = new WeakMap<Graph, Program>();
 
 /** The whole program as one ONNX model: inputs = graph inputs + state vectors; outputs = user outputs + `<state>__next`. */
-export function programToOnnx(program: Program, stepsPerCall = 1): Uint8Array {
+export function programToOnnx(program: Program, stepsPerCall = 1, periodicInputs: CompileOptions["periodicInputs"] = {}): Uint8Array {
   if (stepsPerCall > 1) {
-    return lowerLoopToOnnx({ steps: stepsPerCall, inputs: program.inputs, states: program.states, next: program.next, outputs: program.userOutputs });
+    const periodic = new Map(Object.entries(periodicInputs).map(([name, pattern]) => [program.graph.inputs.get(name)!, pattern]));
+    return lowerLoopToOnnx({ steps: stepsPerCall, inputs: program.inputs, states: program.states, next: program.next, outputs: program.userOutputs, periodic });
   }
   const inputs = new Map<Tensor, string>();
   for (const t of program.inputs) inputs.set(t, t.attrs.name as string);
@@ -155,7 +164,7 @@ class OrtExecutor implements Executor {
 
   static async create(program: Program, options: CompileOptions): Promise<OrtExecutor> {
     const steps = options.stepsPerCall ?? 1;
-    const model = programToOnnx(program, steps);
+    const model = programToOnnx(program, steps, options.periodicInputs);
     const stateShapes = new Map(program.states.map((s) => [s.name, s.name === PARAMS_STATE ? [s.size] : [...s.tensor.shape]]));
     const ort = await loadOrt();
     const provider = options.executionProvider ?? "cpu";
@@ -233,6 +242,7 @@ export class TrainingStep {
     readonly backend: "ort" | "interpreter",
     /** Training steps per `run` call (ONNX Loop when > 1). */
     readonly stepsPerCall: number,
+    private readonly periodicInputs: Readonly<Record<string, readonly number[]>>,
   ) {
     const graph = program.graph;
     for (const s of program.states) {
@@ -244,11 +254,19 @@ export class TrainingStep {
     const program = buildProgram(graph);
     const steps = options.stepsPerCall ?? 1;
     if (!Number.isInteger(steps) || steps < 1) throw new NnError("invalid_argument", `stepsPerCall must be a positive integer, got ${steps}`, {});
-    const interpreter = () => new TrainingStep(program, new InterpreterExecutor(program, options.precision ?? "float32", steps), "interpreter", steps);
+    const periodic = options.periodicInputs ?? {};
+    for (const [name, pattern] of Object.entries(periodic)) {
+      const input = graph.inputs.get(name);
+      if (!input || input.size !== 1 || input.dtype === "int64") throw new NnError("invalid_argument", `periodic input "${name}" must be a float32 or bool scalar input of the graph`, { name });
+      if (pattern.length === 0 || steps % pattern.length !== 0) {
+        throw new NnError("invalid_argument", `periodic input "${name}": stepsPerCall ${steps} is not a multiple of its pattern length ${pattern.length}`, { name });
+      }
+    }
+    const interpreter = () => new TrainingStep(program, new InterpreterExecutor(program, options.precision ?? "float32", steps), "interpreter", steps, periodic);
     const requested = options.backend ?? "ort";
     if (requested === "interpreter") return interpreter();
     try {
-      return new TrainingStep(program, await OrtExecutor.create(program, options), "ort", steps);
+      return new TrainingStep(program, await OrtExecutor.create(program, options), "ort", steps, periodic);
     } catch (error) {
       if (requested === "auto" && error instanceof NnError && error.code === "backend_unavailable") return interpreter();
       throw error;
@@ -281,6 +299,14 @@ export class TrainingStep {
       if (value.length !== expected) {
         const shape = this.stepsPerCall > 1 ? [this.stepsPerCall, ...input.shape] : input.shape;
         throw new NnError("bad_feed", `input "${name}": got ${value.length} values, shape [${shape.join(", ")}] needs ${expected}`, { name, expected, got: value.length });
+      }
+      const pattern = this.periodicInputs[name];
+      if (pattern) {
+        for (let k = 0; k < this.stepsPerCall; k++) {
+          if (Number(value[k]) !== pattern[k % pattern.length]) {
+            throw new NnError("bad_feed", `input "${name}": step ${k} of the call is fed ${Number(value[k])}, its pattern [${pattern.join(", ")}] gives ${pattern[k % pattern.length]}`, { name });
+          }
+        }
       }
       checked.set(input, value);
     }
