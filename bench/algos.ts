@@ -59,7 +59,7 @@ async function secondsPer1000(name: string, data: Transitions, warmup: number, s
     }
     for (let k = 0; k < stepsPerCall; k++) {
       rngs[k] = new Rng(stepSeed(0, first + k));
-      for (let b = 0; b < B; b++) indices[k * B + b] = rngs[k]!.int(view.size);
+      rngs[k]!.fillInts(view.size, indices.subarray(k * B, (k + 1) * B));
     }
     gatherBatch(view, indices, batch);
     await learner.update(batch, rngs, first);

@@ -95,6 +95,36 @@ test("discrete CQL pushes down the value of an action the data never shows; DQN 
   assert.ok(cqlUnseen < dqnUnseen - 1, `mean unseen Q: cql ${cqlUnseen} vs dqn ${dqnUnseen}`);
 });
 
+test("a gathered minibatch holds each row's standardised states, unit-box action, scaled reward and terminal flag", () => {
+  for (const data of [linearContinuous(5000, 4), twoActionBandit(5000, 5)]) {
+    const config = resolveConfig(algorithmDefinition(data.actionSpace.kind === "discrete" ? "dqn" : "td3bc").schema, { assignments: ["rewardScale=0.5", "rewardShift=1"] });
+    const p = fitPreprocessing(data, config);
+    const view = prepareTrainingView(data, p);
+    const rows = Int32Array.from([4999, 0, 4097, 4095, 17, 17]);
+    const batch = allocateBatch(view, rows.length);
+    gatherBatch(view, rows, batch);
+    const D = data.observationDim;
+    const A = data.actionSpace.kind === "continuous" ? data.actionSpace.low.length : 1;
+    const close = (got: number, want: number, what: string) => assert.ok(Math.abs(got - want) < 1e-5 * (1 + Math.abs(want)), `${what}: ${got} vs ${want}`);
+    rows.forEach((row, b) => {
+      for (let j = 0; j < D; j++) {
+        const { mean, std } = p.observationScaler;
+        close(batch.observations[b * D + j]!, (data.observations[row * D + j]! - mean[j]!) / std[j]!, `obs[${b}][${j}]`);
+        close(batch.nextObservations[b * D + j]!, (data.nextObservations[row * D + j]! - mean[j]!) / std[j]!, `next_obs[${b}][${j}]`);
+      }
+      for (let j = 0; j < A; j++) {
+        const raw = data.actions[row * A + j]!;
+        const space = data.actionSpace;
+        const want = space.kind === "discrete" ? raw : Math.min(1, Math.max(-1, (2 * (raw - space.low[j]!)) / (space.high[j]! - space.low[j]!) - 1));
+        close(batch.actions[b * A + j]!, want, `action[${b}][${j}]`);
+      }
+      close(batch.rewards[b]!, data.rewards[row]! * p.rewardScale + p.rewardShift, `reward[${b}]`);
+      assert.equal(batch.terminals[b], data.terminals[row]);
+    });
+    assert.ok(batch.actions instanceof (data.actionSpace.kind === "discrete" ? Int32Array : Float32Array));
+  }
+});
+
 test("target networks: Polyak averaging after the update, and hard copies on schedule", async () => {
   const data = twoActionBandit(64, 8);
   const context = { observationDim: 2, actionSpace: data.actionSpace, seed: 1, backend: "ort" as const, threads: 1, stepsPerCall: 1, totalSteps: 100 };

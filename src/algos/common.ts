@@ -23,7 +23,7 @@ export interface NoiseInput {
   name: string;
   /**
    * "normal": N(0, 1); "uniform": U(-1, 1) (e.g. CQL's uniformly sampled actions in the [-1, 1] box); "boxMuller":
-   * U(0, 1] draws that `normalNoise` turns into N(0, 1) inside the step.
+   * U(0, 1] draws (24 bits each, Rng.fillUniformFloat32) that `normalNoise` turns into N(0, 1) inside the step.
    */
   distribution: "normal" | "uniform" | "boxMuller";
 }
@@ -91,7 +91,7 @@ export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
         for (let k = 0; k < K; k++) {
           const slice = noise.buffer.subarray(k * noise.perStep, (k + 1) * noise.perStep);
           if (noise.distribution === "normal") rngs[k].fillNormal(slice);
-          else if (noise.distribution === "boxMuller") for (let i = 0; i < slice.length; i++) slice[i] = 1 - rngs[k].uniform();
+          else if (noise.distribution === "boxMuller") rngs[k].fillUniformFloat32(slice);
           else rngs[k].fillUniform(slice, -1, 1);
         }
         feeds[noise.name] = noise.buffer;

@@ -239,7 +239,8 @@ export async function train<C extends CommonConfig>(
   for (let firstStep = startStep + 1; firstStep <= steps; firstStep += stepsPerCall) {
     for (let k = 0; k < stepsPerCall; k++) {
       const rng = new Rng(stepSeed(options.seed, firstStep + k));
-      for (let b = 0; b < batchSize; b++) indices[k * batchSize + b] = view.rows[rng.int(view.rows.length)]!;
+      const rows = rng.fillInts(view.rows.length, indices.subarray(k * batchSize, (k + 1) * batchSize));
+      for (let b = 0; b < batchSize; b++) rows[b] = view.rows[rows[b]!]!;
       rngs[k] = rng;
     }
     gatherBatch(view, indices, batch);

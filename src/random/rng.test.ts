@@ -88,6 +88,21 @@ test("fillInts gives exactly the draws of repeated int(n) and leaves the generat
   }
 });
 
+test("fillUniformFloat32 maps each 32-bit output's high 24 bits to (0, 1]: never 0, 1 reachable, mean 1/2", () => {
+  const a = new Rng(7), b = new Rng(7);
+  const filled = a.fillUniformFloat32(new Float32Array(1000));
+  filled.forEach((u, i) => assert.equal(u, ((b.nextUint32() >>> 8) + 1) / 16777216, `draw ${i}`));
+  assert.equal(a.nextUint32(), b.nextUint32(), "the generator advanced one output per value");
+  const many = new Rng(8).fillUniformFloat32(new Float32Array(200_000));
+  let sum = 0, min = 1;
+  for (const u of many) {
+    sum += u;
+    min = Math.min(min, u);
+  }
+  assert.ok(min > 0);
+  assert.ok(Math.abs(sum / many.length - 0.5) < 0.003, `mean ${sum / many.length}`);
+});
+
 test("the same seed gives the same stream; different seeds, streams and names differ", () => {
   const a = new Rng(42), b = new Rng(42), c = new Rng(43);
   const xs = Array.from({ length: 8 }, () => a.uniform());

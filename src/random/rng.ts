@@ -41,6 +41,8 @@ export interface RngState {
   spareNormal: number | null;
 }
 
+const TWO_MINUS_24 = 1 / 16777216;
+
 export class Rng {
   private s0 = 0;
   private s1 = 0;
@@ -156,6 +158,31 @@ export class Rng {
         s3 = (n3 << 11) | (n3 >>> 21);
       } while (value >= limit);
       out[i] = value % n;
+    }
+    this.s0 = s0;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.s3 = s3;
+    return out;
+  }
+
+  /**
+   * Fills `out` with uniform draws in (0, 1], one 32-bit output each: its high 24 bits, all a float32 in that range
+   * can hold. Never 0, so log(u) is finite (Box-Muller noise computed inside a float32 training step).
+   */
+  fillUniformFloat32(out: Float32Array): Float32Array {
+    let s0 = this.s0, s1 = this.s1, s2 = this.s2, s3 = this.s3;
+    for (let i = 0; i < out.length; i++) {
+      const x = Math.imul(s1, 5);
+      const value = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
+      const t = s1 << 9;
+      const n2 = s2 ^ s0;
+      const n3 = s3 ^ s1;
+      s1 = s1 ^ n2;
+      s0 = s0 ^ n3;
+      s2 = n2 ^ t;
+      s3 = (n3 << 11) | (n3 >>> 21);
+      out[i] = ((value >>> 8) + 1) * TWO_MINUS_24;
     }
     this.s0 = s0;
     this.s1 = s1;
