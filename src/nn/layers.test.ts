@@ -88,3 +88,16 @@ test("safetensors bytes follow the format: u64 header length, JSON header, littl
   assert.deepEqual(Array.from(back.tensors.get("a.weight")!.data), [1, -2, 3.5, 0]);
   assert.throws(() => readSafetensors(bytes.subarray(0, 20)), /header runs past the end/);
 });
+
+test("an ensemble's first layer on a shared input takes its bias as a column of ones (no add over [members, batch, out])", () => {
+  const g = new Graph({ seed: 5 });
+  const ens = ensembleMlp(g, "critic", 2, [3, 8, 8, 1]);
+  const before = g.nodes.length;
+  ens.apply(g.input("x", [4, 3]));
+  const adds = g.nodes.slice(before).filter((n) => n.op === "add").map((n) => n.shape.join("x"));
+  assert.deepEqual(adds, ["2x4x8", "2x4x1"], "only the layers after the first add their bias");
+  const perMember = g.input("xs", [2, 4, 3]);
+  const start = g.nodes.length;
+  ens.apply(perMember);
+  assert.equal(g.nodes.slice(start).filter((n) => n.op === "add").length, 3, "per-member inputs add every bias");
+});

@@ -175,7 +175,14 @@ export class EnsembleMlp implements Module {
     }
     let h = x;
     this.weights.forEach((w, i) => {
-      h = op.add(op.matmul(h, w), this.biases[i]!);
+      if (h.rank === 2) {
+        // A shared input takes the bias as one more column of ones: [x, 1] [W; b] is a single batched product,
+        // with no separate add over [members, batch, out] and no bias reduction in the backward pass.
+        const ones = h.graph.constant(1, [h.shape[0]!, 1]);
+        h = op.matmul(op.concat([h, ones], 1), op.concat([w, this.biases[i]!], 1));
+      } else {
+        h = op.add(op.matmul(h, w), this.biases[i]!);
+      }
       h = activate(h, i + 1 === this.weights.length ? this.outputActivation : this.activation);
     });
     return h;
