@@ -8,7 +8,8 @@ import { Graph, op, mlp, adam, exportOnnx, Rng } from "../src/nn/index.js";
 import { loadNote } from "./load.js";
 
 const calls = Number(process.argv[2] ?? 20000);
-const TARGET_P50_US = 50;
+/** The README's target: the policy's share of a decision stays well inside the in-process decision budget. */
+const TARGET_P99_US = 50;
 
 const g = new Graph({ seed: 3 });
 const obs = g.input("obs", [256, 17]);
@@ -32,6 +33,6 @@ times.sort();
 const p50 = times[Math.floor(calls * 0.5)]!;
 const p99 = times[Math.floor(calls * 0.99)]!;
 console.log(`${loadNote()}; figures are noisy when other work shares the cores`);
-console.log(`policy 17-256-256-6 batch-1 inference via onnxruntime-node (${calls} calls, ${(model.length / 1024).toFixed(0)} KB model): p50 ${p50.toFixed(1)} us, p99 ${p99.toFixed(1)} us (target p50 < ${TARGET_P50_US} us) ${p50 < TARGET_P50_US ? "PASS" : "MISS"}`);
+console.log(`policy 17-256-256-6 batch-1 inference via onnxruntime-node (${calls} calls, ${(model.length / 1024).toFixed(0)} KB model): p50 ${p50.toFixed(1)} us, p99 ${p99.toFixed(1)} us (target p99 < ${TARGET_P99_US} us) ${p99 < TARGET_P99_US ? "PASS" : "MISS"}`);
 console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
 await session.release();

@@ -17,7 +17,8 @@ test("hindcast serve answers, logs, obeys the kill switch and stops cleanly; exp
     await writeLinearArtifact(join(dir, "p1"), [1, 0, -1, 0, 1, -1]); // action 0 when x is largest
     writeFileSync(join(dir, "routing.yaml"), `deployments:\n  default:\n    production: { policy: ${join(dir, "p1")} }\n    fallback: { action: 2 }\n`);
     const logDir = join(dir, "log");
-    const child = spawn(process.execPath, ["bin/hindcast.js", "serve", "--routing", join(dir, "routing.yaml"), "--port", "0", "--log-dir", logDir], {
+    // --log-overlap-ms 0: the second durable write may start at once (the default waits 1 ms); every guarantee holds.
+    const child = spawn(process.execPath, ["bin/hindcast.js", "serve", "--routing", join(dir, "routing.yaml"), "--port", "0", "--log-dir", logDir, "--log-overlap-ms", "0"], {
       env, stdio: ["ignore", "pipe", "pipe"],
     });
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
@@ -74,5 +75,13 @@ test("hindcast serve answers, logs, obeys the kill switch and stops cleanly; exp
     assert.deepEqual([row["state"], row["action"], row["reward"], row["episode"]], [[3, 1], 0, 0.5, "e1"]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("hindcast serve refuses a negative or non-numeric --log-overlap-ms before it starts", () => {
+  for (const value of ["-1", "soon"]) {
+    const run = spawnSync(process.execPath, ["bin/hindcast.js", "serve", "--routing", "unused.yaml", "--log-overlap-ms", value], { env, encoding: "utf8" });
+    assert.notEqual(run.status, 0);
+    assert.match(run.stderr, /--log-overlap-ms <ms>' argument '.*' is invalid\. expected a number of milliseconds >= 0/);
   }
 });

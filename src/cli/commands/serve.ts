@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import { existsSync, readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { resolveStoreDir } from "../../data/store.js";
@@ -24,6 +24,7 @@ interface ServeFlags {
   seed: string;
   pollMs: string;
   preallocateLog?: boolean;
+  logOverlapMs: number;
   ui?: boolean;
   store?: string;
 }
@@ -52,6 +53,16 @@ export function register(program: Command): void {
     .option("--seed <n>", "exploration seed", "1")
     .option("--poll-ms <ms>", "routing poll interval for hot reload", "500")
     .option("--no-preallocate-log", "append to log segments instead of zero-filling them up front and overwriting in place (slower durable writes)")
+    .option(
+      "--log-overlap-ms <ms>",
+      "start a second durable log write only once the first has been in flight this long (0: at once; more wait, larger batches)",
+      (text: string) => {
+        const ms = Number(text);
+        if (text.trim() === "" || !Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError("expected a number of milliseconds >= 0.");
+        return ms;
+      },
+      1,
+    )
     .option("--no-ui", "do not mount the dashboard at /ui")
     .option("--store <dir>", "dataset store for the dashboard's dataset statistics (default $HINDCAST_STORE or .hindcast/datasets)")
     .action(async (flags: ServeFlags) => {
@@ -82,6 +93,7 @@ export function register(program: Command): void {
         seed: Number(flags.seed),
         pollIntervalMs: Number(flags.pollMs),
         preallocateLog: flags.preallocateLog ?? true,
+        logOverlapAfterMs: flags.logOverlapMs,
         processMetrics: true,
         // The service passes itself to the plugin: the live pages read its status, alerts and log.
         plugins: flags.ui === false ? [] : [{ plugin: dashboardPlugin, options: { prefix: "/ui", registry, store: resolveStoreDir(flags.store) } }],
