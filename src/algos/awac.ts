@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { adam, op, polyak, tanhGaussian, tanhGaussianLogProb } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { batchInputs, bellmanTarget, compileLearner, criticValues, criticValuesWith, gaussianHead, minOverCritics, transitionInputs, twinCritics, updatedCritic } from "./common.js";
+import { batchInputs, bellmanTarget, compileLearner, criticValues, criticValuesWith, gaussianHead, minOverCritics, normalNoise, transitionInputs, twinCritics, updatedCritic } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const awacSchema = z.strictObject({
@@ -30,8 +30,8 @@ export const awac: AlgorithmDefinition<AwacConfig> = {
   async build(config, context) {
     const { g, A, D, B, obs, action } = batchInputs("awac", "continuous", context, config.batchSize);
     const { reward, nextObs, done } = transitionInputs(g, B, D);
-    const nextNoise = g.input("next_noise", [B, A]);
-    const policyNoise = g.input("policy_noise", [B, A]);
+    const nextNoise = normalNoise(g, "next_noise", [B, A]);
+    const policyNoise = normalNoise(g, "policy_noise", [B, A]);
 
     const { critic, criticTarget } = twinCritics(g, D, A, config.hiddenSizes);
     const policy = gaussianHead(g, "actor", { obs: D, hidden: config.hiddenSizes, action: A }, "parameter");
@@ -67,8 +67,8 @@ export const awac: AlgorithmDefinition<AwacConfig> = {
       graph: g,
       context,
       noise: [
-        { name: "next_noise", distribution: "normal" },
-        { name: "policy_noise", distribution: "normal" },
+        { name: "next_noise", distribution: "boxMuller" },
+        { name: "policy_noise", distribution: "boxMuller" },
       ],
       policy: { obs, output: policy.exportOutput(obs), name: "gaussian", kind: "gaussian" },
     });

@@ -22,10 +22,11 @@ export const BATCH_INPUTS = {
 export interface NoiseInput {
   name: string;
   /**
-   * "normal": N(0, 1); "uniform": U(-1, 1) (e.g. CQL's uniformly sampled actions in the [-1, 1] box); "boxMuller":
-   * U(0, 1] draws (24 bits each, Rng.fillUniformFloat32) that `normalNoise` turns into N(0, 1) inside the step.
+   * "uniform": U(-1, 1] (e.g. CQL's uniformly sampled actions in the [-1, 1] box); "boxMuller": U(0, 1] draws that
+   * `normalNoise` turns into N(0, 1) inside the step (normal noise is always drawn that way). Both take one 32-bit
+   * output per value (24 random bits, Rng.fillUniformFloat32).
    */
-  distribution: "normal" | "uniform" | "boxMuller";
+  distribution: "uniform" | "boxMuller";
 }
 
 export interface LearnerSpec {
@@ -90,9 +91,8 @@ export async function compileLearner(spec: LearnerSpec): Promise<Learner> {
       for (const noise of noiseBuffers) {
         for (let k = 0; k < K; k++) {
           const slice = noise.buffer.subarray(k * noise.perStep, (k + 1) * noise.perStep);
-          if (noise.distribution === "normal") rngs[k].fillNormal(slice);
-          else if (noise.distribution === "boxMuller") rngs[k].fillUniformFloat32(slice);
-          else rngs[k].fillUniform(slice, -1, 1);
+          rngs[k].fillUniformFloat32(slice);
+          if (noise.distribution === "uniform") for (let i = 0; i < slice.length; i++) slice[i] = 2 * slice[i] - 1;
         }
         feeds[noise.name] = noise.buffer;
       }

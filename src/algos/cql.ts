@@ -16,7 +16,7 @@ import { z } from "zod";
 import { adam, op, polyak, tanhGaussian } from "../nn/index.js";
 import type { Tensor } from "../nn/index.js";
 import type { AlgorithmDefinition } from "./algorithm.js";
-import { batchInputs, bellmanTarget, compileLearner, criticValues, gaussianHead, minOverCritics, transitionInputs, twinCritics } from "./common.js";
+import { batchInputs, bellmanTarget, compileLearner, criticValues, gaussianHead, minOverCritics, normalNoise, transitionInputs, twinCritics } from "./common.js";
 import { commonConfigShape } from "./config.js";
 
 export const cqlSchema = z.strictObject({
@@ -44,11 +44,11 @@ export const cql: AlgorithmDefinition<CqlConfig> = {
     const { g, A, D, B, obs, action } = batchInputs("cql", "continuous", context, config.batchSize);
     const { reward, nextObs, done } = transitionInputs(g, B, D);
     const N = config.nActionSamples;
-    const nextNoise = g.input("next_noise", [B, A]);
-    const policyNoise = g.input("policy_noise", [B, A]);
+    const nextNoise = normalNoise(g, "next_noise", [B, A]);
+    const policyNoise = normalNoise(g, "policy_noise", [B, A]);
     const randomActions = g.input("random_actions", [B * N, A]);
-    const sampleNoise = g.input("sample_noise", [B * N, A]);
-    const nextSampleNoise = g.input("next_sample_noise", [B * N, A]);
+    const sampleNoise = normalNoise(g, "sample_noise", [B * N, A]);
+    const nextSampleNoise = normalNoise(g, "next_sample_noise", [B * N, A]);
 
     const { critic, criticTarget } = twinCritics(g, D, A, config.hiddenSizes);
     const policy = gaussianHead(g, "actor", { obs: D, hidden: config.hiddenSizes, action: A }, "state");
@@ -125,11 +125,11 @@ export const cql: AlgorithmDefinition<CqlConfig> = {
       graph: g,
       context,
       noise: [
-        { name: "next_noise", distribution: "normal" },
-        { name: "policy_noise", distribution: "normal" },
+        { name: "next_noise", distribution: "boxMuller" },
+        { name: "policy_noise", distribution: "boxMuller" },
         { name: "random_actions", distribution: "uniform" },
-        { name: "sample_noise", distribution: "normal" },
-        { name: "next_sample_noise", distribution: "normal" },
+        { name: "sample_noise", distribution: "boxMuller" },
+        { name: "next_sample_noise", distribution: "boxMuller" },
       ],
       policy: { obs, output: policy.exportOutput(obs), name: "gaussian", kind: "gaussian" },
     });

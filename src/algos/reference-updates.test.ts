@@ -55,6 +55,20 @@ function pairs(obs: Float64Array, obsDim: number, actions: Float64Array, actionD
   return out;
 }
 
+/** N(0, 1) draws as a "boxMuller" noise input and common.ts's normalNoise make them: radii from the first half of the
+ * U(0, 1] draws, angles from the second, cosines then sines. */
+function boxMullerNormals(rng: Rng, size: number): Float64Array {
+  const half = Math.ceil(size / 2);
+  const u = rng.fillUniformFloat32(new Float32Array(2 * half));
+  const z = new Float64Array(2 * half);
+  for (let i = 0; i < half; i++) {
+    const radius = Math.sqrt(-2 * Math.log(u[i]!));
+    z[i] = radius * Math.cos(2 * Math.PI * u[half + i]!);
+    z[half + i] = radius * Math.sin(2 * Math.PI * u[half + i]!);
+  }
+  return z.subarray(0, size);
+}
+
 const mean = (x: ArrayLike<number>) => Array.from(x).reduce((a, v) => a + v, 0) / x.length;
 
 async function setUp(name: string, extra: string[]): Promise<{ learner: Learner; batch: Batch; alpha: number }> {
@@ -94,8 +108,8 @@ test("AWAC: the advantage weights read the critic after this step's update (CORL
   const actions = Float64Array.from(batch.actions);
   // The step's noise, drawn as compileLearner does: next_noise then policy_noise, from the step's generator.
   const rng = new Rng(1);
-  rng.fillNormal(new Float32Array(B));
-  const policyNoise = Float64Array.from(rng.fillNormal(new Float32Array(B)));
+  boxMullerNormals(rng, B);
+  const policyNoise = boxMullerNormals(rng, B);
   const actorMean = forward(learner, "actor", [2, 16, 16, 1], obs, B);
   const logStd = Math.min(2, Math.max(-5, learner.parameter("actor.log_std")[0]));
   const sampled = actorMean.map((m, i) => Math.tanh(m + Math.exp(logStd) * policyNoise[i]));
@@ -165,11 +179,11 @@ test("CQL: the conservative term is the importance-sampled log-sum-exp of append
   const actions = Float64Array.from(batch.actions);
   // The step's noise, in compileLearner's order: next_noise, policy_noise, random_actions, sample_noise, next_sample_noise.
   const rng = new Rng(1);
-  rng.fillNormal(new Float32Array(B));
-  rng.fillNormal(new Float32Array(B));
-  const random = Float64Array.from(rng.fillUniform(new Float32Array(B * N), -1, 1));
-  const sampleNoise = Float64Array.from(rng.fillNormal(new Float32Array(B * N)));
-  const nextSampleNoise = Float64Array.from(rng.fillNormal(new Float32Array(B * N)));
+  boxMullerNormals(rng, B);
+  boxMullerNormals(rng, B);
+  const random = Float64Array.from(rng.fillUniformFloat32(new Float32Array(B * N)), (u) => 2 * u - 1);
+  const sampleNoise = boxMullerNormals(rng, B * N);
+  const nextSampleNoise = boxMullerNormals(rng, B * N);
   // tanh-Gaussian samples for row b*N + n from pi(.|x_b) (state-dependent log-std, clipped to [-20, 2]).
   const samples = (states: Float64Array, noise: Float64Array) => {
     const out = forward(learner, "actor", [2, 16, 16, 2], states, B);
