@@ -285,6 +285,19 @@ test("K steps per ONNX call give the same metrics and weights as one step per ca
   assert.equal(looped.weights, single.weights);
 });
 
+test("one or two ONNX Runtime threads train to the same metrics and weights (default network sizes)", async () => {
+  const data = linearContinuous(2048, 15);
+  const run = async (threads: number) => {
+    const algorithm = createAlgorithm("td3bc", { assignments: [] });
+    const result = await algorithm.fit(data, { steps: 20, seed: 6, logEvery: 10, threads });
+    return { metrics: result.finalMetrics, weights: Buffer.from(result.learner.exportPolicy().onnxModel).toString("base64") };
+  };
+  const one = await run(1);
+  const two = await run(2);
+  assert.deepEqual(two.metrics, one.metrics);
+  assert.equal(two.weights, one.weights);
+});
+
 test("rows without a logged successor are never bootstrapped from: minibatches skip them", async () => {
   const data = twoActionBandit(512, 5);
   const missing = new Uint8Array(data.size);
