@@ -719,3 +719,40 @@ test("a group's values after its update, read back whole, are the update's resul
   assert.equal(mixed.op, "concat");
   assert.deepEqual(mixed.inputs.map((t) => t.op), [whole.op, "slice"]);
 });
+
+test("two periodic gates of different periods (float and bool) fold over their least common multiple", async () => {
+  const build = () => {
+    const g = new Graph({ seed: 13 });
+    const x = g.input("x", [4, 3]);
+    const y = g.input("y", [4, 2]);
+    const updateActor = g.input("update_actor", [1]);
+    const updateTarget = g.input("update_target", [], "bool");
+    const critic = mlp(g, "critic", [3, 5, 2]);
+    const actor = mlp(g, "actor", [3, 5, 2]);
+    const target = mlp(g, "target", [3, 5, 2], { copyOf: actor });
+    adam(op.mean(op.square(op.sub(critic.apply(x), y))), critic.params, { lr: 0.05 });
+    adam(op.mean(op.square(op.sub(actor.apply(x), op.stopGradient(critic.apply(x))))), actor.params, { lr: 0.05, when: updateActor });
+    polyak(target.params, actor.params, 0.3, { afterUpdate: true, when: updateTarget });
+    g.output("target_mean", op.mean(target.apply(x)));
+    return g;
+  };
+  const K = 6;
+  const periodicInputs = { update_actor: [0, 1], update_target: [0, 0, 1] };
+  const body = onnxProto.ModelProto.decode(programToOnnx(buildProgram(build()), K, periodicInputs)).graph!.node!.find((n) => n.opType === "Loop")!.attribute![0]!.g!;
+  assert.equal(body.node!.filter((n) => n.opType === "If").length, 0);
+  const rng = new Rng(6);
+  const feeds = {
+    x: rng.fillNormal(new Float32Array(12 * K)) as Float32Array,
+    y: rng.fillNormal(new Float32Array(8 * K)) as Float32Array,
+    update_actor: Float32Array.from({ length: K }, (_, k) => k % 2),
+    update_target: Uint8Array.from({ length: K }, (_, k) => (k % 3 === 2 ? 1 : 0)),
+  };
+  const folded = await compileStep(build(), { stepsPerCall: K, periodicInputs });
+  const fed = await compileStep(build(), { stepsPerCall: K });
+  for (let call = 0; call < 2; call++) {
+    assert.deepEqual(Array.from((await folded.run(feeds)).target_mean as Float32Array), Array.from((await fed.run(feeds)).target_mean as Float32Array));
+  }
+  for (const [name, values] of Object.entries(folded.state())) assert.deepEqual(Array.from(values), Array.from(fed.state()[name]!), `state ${name}`);
+  assert.deepEqual(Array.from(folded.state()["adam1.step"]!), [6], "three actor updates per call");
+  await Promise.all([folded.dispose(), fed.dispose()]);
+});
