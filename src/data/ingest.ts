@@ -41,6 +41,8 @@ export type ProgressEvent = { stage: "read" | "validate" | "write" | "done"; fil
 export interface ValidateOptions {
   /** Columns present in the files that are expected and not reported as extra. */
   ignoreColumns?: string[];
+  /** CSV field separator, one character (default ","; e.g. ";" or "\t"). Quoting stays RFC 4180 (double quotes). */
+  delimiter?: string;
   maxIssues?: number;
   onProgress?: (event: ProgressEvent) => void;
 }
@@ -77,14 +79,25 @@ const S = {
 
 const NUMERIC_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL.*|BOOLEAN)$/;
 
-/** RFC 4180 CSV: comma-separated, double-quoted, header row; strict so that broken quoting is an error. */
-const CSV_DIALECT = `header = true, delim = ',', quote = '"', escape = '"', strict_mode = true`;
+/** RFC 4180 CSV (comma-separated unless told otherwise), double-quoted, header row; strict so that broken quoting is an error. */
+const csvDialect = (delimiter: string) => `header = true, delim = ${sqlString(delimiter)}, quote = '"', escape = '"', strict_mode = true`;
 
-function readerFor(path: string): string {
+/** The delimiter as a user reads it in a message. */
+const delimiterName = (delimiter: string) => (delimiter === "\t" ? "tab" : `'${delimiter}'`);
+
+/** A valid CSV delimiter: one character that is not a quote, a line break or a letter/digit. */
+export function checkDelimiter(delimiter: string): string {
+  if ([...delimiter].length !== 1 || /["\r\n\p{L}\p{N}]/u.test(delimiter)) {
+    throw new DataError("invalid_delimiter", `the CSV delimiter must be one character other than a double quote, a line break, a letter or a digit; got ${JSON.stringify(delimiter)}`, { value: delimiter });
+  }
+  return delimiter;
+}
+
+function readerFor(path: string, delimiter: string): string {
   const format = formatFromPath(path);
   const literal = sqlString(path);
   if (format === "parquet") return `read_parquet(${literal})`;
-  if (format === "csv") return `read_csv(${literal}, ${CSV_DIALECT})`;
+  if (format === "csv") return `read_csv(${literal}, ${csvDialect(delimiter)})`;
   if (format === "jsonl") return `read_json(${literal}, format = ${/\.json(\.(gz|zst))?$/i.test(path) ? "'auto'" : "'newline_delimited'"})`;
   throw new DataError("unknown_format", `cannot tell the format of ${path} from its extension (use .csv, .jsonl, .json or .parquet)`, { file: path });
 }
@@ -108,9 +121,9 @@ function malformed(path: string, error: unknown, diagnosedLine?: number, diagnos
 }
 
 /** For a CSV the sniffer rejects, a lenient pass that records rejected lines tells where the file breaks. */
-async function diagnoseCsv(connection: DuckDBConnection, path: string): Promise<{ line: number; message: string } | null> {
+async function diagnoseCsv(connection: DuckDBConnection, path: string, delimiter: string): Promise<{ line: number; message: string } | null> {
   try {
-    await connection.run(`SELECT count(*) FROM read_csv(${sqlString(path)}, header = true, delim = ',', quote = '"', escape = '"', store_rejects = true, sample_size = 1)`);
+    await connection.run(`SELECT count(*) FROM read_csv(${sqlString(path)}, header = true, delim = ${sqlString(delimiter)}, quote = '"', escape = '"', store_rejects = true, sample_size = 1)`);
     const rows = (await connection.runAndReadAll(`SELECT line, error_message FROM reject_errors ORDER BY line LIMIT 1`)).getRows();
     await connection.run(`DELETE FROM reject_errors`);
     return rows.length > 0 ? { line: Number(rows[0]![0]), message: String(rows[0]![1]) } : null;
@@ -243,7 +256,7 @@ function diagnoseJsonDocument(path: string): DataError | null {
   }
 }
 
-async function readFailure(connection: DuckDBConnection, path: string, error: unknown): Promise<DataError> {
+async function readFailure(connection: DuckDBConnection, path: string, error: unknown, delimiter: string): Promise<DataError> {
   const text = error instanceof Error ? error.message : String(error);
   if (formatFromPath(path) === "parquet" && !/magic bytes/i.test(text)) {
     const found = await diagnoseParquet(connection, path);
@@ -260,9 +273,9 @@ async function readFailure(connection: DuckDBConnection, path: string, error: un
     if (document) return document;
   }
   if (formatFromPath(path) === "csv" && /sniffing/i.test(text)) {
-    const found = (await diagnoseCsv(connection, path)) ?? (await findUnbalancedQuote(connection, path));
+    const found = (await diagnoseCsv(connection, path, delimiter)) ?? (await findUnbalancedQuote(connection, path));
     if (found) return malformed(path, error, found.line, found.message);
-    return malformed(path, error, undefined, "cannot parse as comma-separated CSV with a header (unbalanced quotes or inconsistent column counts?)");
+    return malformed(path, error, undefined, `cannot parse as CSV separated by ${delimiterName(delimiter)} with a header (unbalanced quotes or inconsistent column counts?)`);
   }
   return malformed(path, error);
 }
@@ -338,6 +351,7 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
   const metadata = schema.metadata ?? [];
   const required = requiredColumns(schema);
   const ignored = new Set(options.ignoreColumns ?? []);
+  const delimiter = checkDelimiter(options.delimiter ?? ",");
   const warnings: ValidationIssue[] = [];
   const sources: StageResult["sources"] = [];
   let tsType: string | null = null;
@@ -350,7 +364,7 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
     if (!existsSync(path)) throw new DataError("source_not_found", `${path}: no such file`, { file: path });
     const bytes = statSync(path).size;
     if (bytes === 0) throw new DataError("malformed_file", `${path} (byte 0): empty file`, { file: path, position: "byte 0" });
-    const reader = readerFor(path);
+    const reader = readerFor(path, delimiter);
     const encoding = detectWrongEncoding(path);
     if (encoding) throw new DataError("malformed_file", `${path} (byte 0): text is ${encoding}, not UTF-8; convert it to UTF-8`, { file: path, position: "byte 0" });
     let columns: Array<[string, string]>;
@@ -358,16 +372,20 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
       const result = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`);
       columns = result.getRows().map((r) => [String(r[0]), String(r[1])]);
     } catch (error) {
-      throw await readFailure(connection, path, error);
+      throw await readFailure(connection, path, error, delimiter);
     }
     const types = new Map(columns);
     const missing = required.filter((c) => !types.has(c));
     if (missing.length > 0) {
       const only = columns.length === 1 ? columns[0]![0] : null;
-      const separator = only !== null && formatFromPath(path) === "csv" ? [";", "\t", "|"].find((c) => only.includes(c)) : undefined;
+      const separator = only !== null && formatFromPath(path) === "csv" ? [",", ";", "\t", "|"].find((c) => c !== delimiter && only.includes(c)) : undefined;
       if (separator !== undefined) {
-        const shown = separator === "\t" ? "tab" : `'${separator}'`;
-        throw new DataError("malformed_file", `${path} (line 1): the header reads as one column; fields are separated by ${shown}, but only comma-separated CSV is read`, { file: path, position: "line 1" });
+        const flag = separator === "\t" ? "tab" : separator;
+        throw new DataError(
+          "malformed_file",
+          `${path} (line 1): the header reads as one column; fields are separated by ${delimiterName(separator)}, not ${delimiterName(delimiter)} (ingest with --delimiter ${flag === ";" || flag === "|" ? `'${flag}'` : flag})`,
+          { file: path, position: "line 1" },
+        );
       }
       const list = (names: string[]) => (names.length > 8 ? `${names.slice(0, 8).join(", ")} (+${names.length - 8} more)` : names.join(", "));
       throw new DataError("missing_column", `${path}: missing column(s) ${list(missing)} named by the schema; the file has ${list(columns.map(([c]) => c))}`, {
@@ -447,7 +465,7 @@ async function stage(connection: DuckDBConnection, files: string[], schema: Data
       const result = await connection.run(sql);
       rows = Number(result.rowsChanged);
     } catch (error) {
-      throw await readFailure(connection, path, error);
+      throw await readFailure(connection, path, error, delimiter);
     }
     sources.push({ path, bytes, rows });
     options.onProgress?.({ stage: "read", file: path, rows });
@@ -864,7 +882,7 @@ export async function ingest(options: IngestOptions): Promise<{ manifest: Datase
         featureNames: analysis.layout.featureNames,
         sources: report.sources,
         parents: options.parents ?? [],
-        transform: { kind: "ingest", params: { files: report.sources.map((s) => s.path), strict: options.strict ?? false } },
+        transform: { kind: "ingest", params: { files: report.sources.map((s) => s.path), strict: options.strict ?? false, ...(options.delimiter ? { delimiter: options.delimiter } : {}) } },
       };
     });
     options.onProgress?.({ stage: "done", rows: report.accepted });

@@ -135,7 +135,9 @@ test("missing_column fails the file with the column named; extra_column is a war
   // semicolon-separated: one column named "episode_id;step;...", reported as the separator it is
   await assert.rejects(
     validateFiles([csv([HEADER.join(";")], baseRows().map((r) => [r.join(";")]))], parseSchema(discreteSchema)),
-    (error: unknown) => (error as { code?: string }).code === "malformed_file" && /\(line 1\): the header reads as one column; fields are separated by ';'/.test((error as Error).message),
+    (error: unknown) =>
+      (error as { code?: string }).code === "malformed_file" &&
+      /\(line 1\): the header reads as one column; fields are separated by ';', not ',' \(ingest with --delimiter ';'\)/.test((error as Error).message),
   );
   const extra = await validate((rows, header) => {
     header.push("junk");
@@ -143,6 +145,22 @@ test("missing_column fails the file with the column named; extra_column is a war
   });
   assert.ok(extra.warnings.some((w) => w.code === "extra_column" && w.field === "junk"));
   assert.equal(extra.quarantined, 0);
+});
+
+test("a CSV separated by semicolons or tabs reads with its delimiter to the same report as the comma file", async () => {
+  const schema = parseSchema(discreteSchema);
+  const comma = await validateFiles([csv(HEADER, baseRows())], schema);
+  for (const delimiter of [";", "\t"]) {
+    const path = join(dir, `input-${fileCounter++}.csv`);
+    writeFileSync(path, [HEADER.join(delimiter), ...baseRows().map((r) => r.join(delimiter))].join("\n") + "\n");
+    const report = await validateFiles([path], schema, { delimiter });
+    assert.deepEqual({ ...report, sources: undefined }, { ...comma, sources: undefined }, JSON.stringify(delimiter));
+    // Read as comma-separated it is one column, and the error names the delimiter to use.
+    await assert.rejects(validateFiles([path], schema), (e: unknown) => /--delimiter (';'|tab)\)$/.test((e as Error).message));
+  }
+  for (const bad of ["", ";;", '"', "x", "\n"]) {
+    await assert.rejects(validateFiles([csv(HEADER, baseRows())], schema, { delimiter: bad }), { code: "invalid_delimiter" });
+  }
 });
 
 test("all_missing_feature is fatal; constant_feature is a warning; a varying feature is neither", async () => {

@@ -27,7 +27,7 @@ function progressPrinter(enabled: boolean): ((event: ProgressEvent) => void) | u
   };
 }
 
-/** `hindcast ingest FILE... --schema S --dataset NAME [--store DIR] [--strict] [--json]` */
+/** `hindcast ingest FILE... --schema S --dataset NAME [--store DIR] [--strict] [--delimiter C] [--json]` */
 export function register(program: Command): void {
   program
     .command("ingest")
@@ -37,14 +37,16 @@ export function register(program: Command): void {
     .requiredOption("--dataset <name>", "dataset name")
     .option("--store <dir>", "dataset store (default $HINDCAST_STORE or ./.hindcast/datasets)")
     .option("--strict", "reject the whole ingest if any row fails validation")
+    .option("--delimiter <char>", "CSV field separator: one character, or 'tab' (default ',')")
     .option("--json", "print the manifest and report as JSON")
-    .action(async (files: string[], flags: { schema: string; dataset: string; store?: string; strict?: boolean; json?: boolean }) => {
+    .action(async (files: string[], flags: { schema: string; dataset: string; store?: string; strict?: boolean; delimiter?: string; json?: boolean }) => {
       const { manifest, report } = await ingest({
         files,
         schema: flags.schema,
         dataset: flags.dataset,
         store: flags.store,
         strict: flags.strict ?? false,
+        delimiter: flags.delimiter === "tab" || flags.delimiter === "\\t" ? "\t" : flags.delimiter,
         onProgress: progressPrinter(!flags.json && process.stderr.isTTY === true),
       });
       if (flags.json) {
