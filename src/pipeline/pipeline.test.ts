@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -65,6 +65,21 @@ describe("pipeline", { timeout: 120_000 }, () => {
     await registry.close();
     assert.deepEqual(steps.map((s) => [s.name, s.status]), [["source", "succeeded"], ["ingest", "failed"]]);
     assert.match(steps[1]!.error ?? "", /^step_failed: 10\.0% of rows were quarantined/);
+  });
+
+  it("ingests a files source with its CSV delimiter", async () => {
+    const dir = join(root, "semicolons");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "schema.json"), JSON.stringify({ episode: "episode_id", step: "step", observations: ["f1"], action: { column: "action", kind: "discrete", n: 2 }, reward: { column: "reward", min: 0, max: 1 }, terminal: "terminal" }));
+    writeFileSync(join(dir, "logs.csv"), "episode_id;step;f1;action;reward;terminal\ne1;0;0.5;1;1;0\ne1;1;0.2;0;0;1\ne2;0;0.1;1;7;1\n");
+    // Episode e2's reward is out of range: 1 row of 3 quarantined against a 10% limit stops the run at ingest.
+    const input: PipelineInput = { ...config("semicolons", dir), source: { files: [join(dir, "logs.csv")], schema: join(dir, "schema.json"), delimiter: ";" } };
+    await assert.rejects(runPipeline(parsePipeline(input), { codeVersion: "test" }), (error: Error & { code?: string; details?: Record<string, unknown> }) => {
+      assert.equal(error.code, "step_failed", error.message);
+      assert.equal(error.details?.read, 3);
+      assert.equal(error.details?.quarantined, 1);
+      return true;
+    });
   });
 
   it("reuses every finished step when rerun with the same inputs", async () => {

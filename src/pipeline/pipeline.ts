@@ -59,7 +59,7 @@ const sourceSchema = z.union([
         .strict(),
     })
     .strict(),
-  z.object({ files: z.array(z.string().min(1)).min(1), schema: z.string().min(1) }).strict(),
+  z.object({ files: z.array(z.string().min(1)).min(1), schema: z.string().min(1), /** CSV field separator (default ","). */ delimiter: z.string().optional() }).strict(),
   z.object({ decisionLog: z.object({ dir: z.string().min(1), deployment: z.string().min(1).optional(), actions: z.number().int().min(1).optional() }).strict() }).strict(),
 ]);
 
@@ -285,7 +285,7 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
     const source = config.source;
     let sourceInputs: unknown;
     if ("simulate" in source) sourceInputs = { simulate: source.simulate };
-    else if ("files" in source) sourceInputs = { files: source.files.map((f) => ({ path: at(f), sha256: sha256File(at(f)) })), schema: sha256File(at(source.schema)) };
+    else if ("files" in source) sourceInputs = { files: source.files.map((f) => ({ path: at(f), sha256: sha256File(at(f)) })), schema: sha256File(at(source.schema)), delimiter: source.delimiter };
     else sourceInputs = { decisionLog: source.decisionLog, segments: decisionLogDigest(at(source.decisionLog.dir)) };
     const logs = await step(
       "source",
@@ -309,11 +309,12 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
     );
     const files = logs.files as string[];
     const schemaFile = logs.schema as string;
+    const delimiter = "files" in source ? source.delimiter : undefined;
 
     // ingest: validate, quarantine, store a dataset version.
     const ingested = await step(
       "ingest",
-      { files: files.map(sha256File), schema: sha256File(schemaFile), dataset: config.dataset, validation: config.validation },
+      { files: files.map(sha256File), schema: sha256File(schemaFile), dataset: config.dataset, validation: config.validation, ...(delimiter ? { delimiter } : {}) },
       async (interrupted) => {
         const sourceHashes = files.map(sha256File);
         // A crash between writing the version and recording the step leaves a finished version: take it up again.
@@ -327,7 +328,7 @@ export async function runPipeline(config: PipelineConfig, options: RunPipelineOp
           : undefined;
         const { manifest, report } = recovered
           ? { manifest: recovered, report: JSON.parse(readFileSync(join(versionDir(store, recovered), recovered.files.report), "utf8")) as IngestReport }
-          : await ingest({ files, schema: schemaFile, dataset: config.dataset, store, strict: config.validation.strict });
+          : await ingest({ files, schema: schemaFile, dataset: config.dataset, store, strict: config.validation.strict, delimiter });
         await registerDataset(registry, manifest);
         const fraction = report.read > 0 ? report.quarantined / report.read : 0;
         const outputs = {
