@@ -125,8 +125,12 @@ test("recovery cuts crashed segments at their last complete record, removes empt
   }
 });
 
-test("a clean restart leaves no zero-filled segment behind", async () => {
+test("a clean restart leaves no zero-filled segment behind, even within the same millisecond", async () => {
   const dir = tempDir();
+  const realNow = Date.now;
+  // Every restart inside one millisecond: segment names must still differ.
+  const frozen = realNow();
+  Date.now = () => frozen;
   try {
     for (let run = 0; run < 3; run++) {
       const log = new DecisionLog({ dir, maxSegmentBytes: 1 << 16, preallocate: true });
@@ -138,6 +142,7 @@ test("a clean restart leaves no zero-filled segment behind", async () => {
     const expected = Buffer.byteLength(JSON.stringify({ kind: "feedback", decisionId: "r0", ts: 0, reward: 0, late: false, duplicate: false }) + "\n");
     assert.deepEqual(sizes, [expected, expected, expected]);
   } finally {
+    Date.now = realNow;
     rmSync(dir, { recursive: true, force: true });
   }
 });

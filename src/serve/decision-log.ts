@@ -89,6 +89,9 @@ interface WrittenBatch {
  */
 const DEFAULT_MAX_WRITES = 2;
 const DEFAULT_OVERLAP_AFTER_MS = 1;
+
+/** Segments created by this process so far (the last part of a segment's name). */
+let segmentSeq = 0;
 /** O_DSYNC where the platform has it; elsewhere each write is followed by an fdatasync. */
 const DSYNC_FLAG = fsConstants.O_DSYNC;
 const ZERO_CHUNK = 1 << 20;
@@ -126,7 +129,6 @@ export class DecisionLog {
   private segment: Segment;
   /** Write position in the current segment. */
   private offset = 0;
-  private segmentSeq = 0;
   /** A zero-filled segment made ready in the background, and the promise of the one being made. */
   private next: Segment | null = null;
   private preparing: Promise<void> | null = null;
@@ -165,8 +167,10 @@ export class DecisionLog {
   }
 
   private nextSegmentPath(): string {
-    this.segmentSeq += 1;
-    const name = `decisions-${String(Date.now()).padStart(13, "0")}-${process.pid}-${String(this.segmentSeq).padStart(4, "0")}.jsonl`;
+    // The sequence counts segments of the whole process, so two logs opened within one millisecond (a restart in
+    // the same process) never pick the same name.
+    segmentSeq += 1;
+    const name = `decisions-${String(Date.now()).padStart(13, "0")}-${process.pid}-${String(segmentSeq).padStart(4, "0")}.jsonl`;
     return join(this.dir, name);
   }
 
