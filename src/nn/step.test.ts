@@ -518,24 +518,31 @@ test("a learning rate fed as an input: lr 0 leaves the parameters unchanged, lr 
   Array.from(step.params).forEach((v, i) => assert.ok(Math.abs(Math.abs(v - init[i]!) - 0.1) < 0.01, `param ${i} moved ${v - init[i]!}`));
 });
 
+/**
+ * A critic updated every step, an actor on the float gate `update_actor` and its Polyak target on the bool gate
+ * `update_target`; outputs the critic loss and the target's mean output.
+ */
+function gatedActorCritic(seed: number): Graph {
+  const g = new Graph({ seed });
+  const x = g.input("x", [4, 3]);
+  const y = g.input("y", [4, 2]);
+  const updateActor = g.input("update_actor", [1]);
+  const updateTarget = g.input("update_target", [], "bool");
+  const critic = mlp(g, "critic", [3, 5, 2]);
+  const actor = mlp(g, "actor", [3, 5, 2]);
+  const target = mlp(g, "target", [3, 5, 2], { copyOf: actor });
+  const criticLoss = op.mean(op.square(op.sub(critic.apply(x), y)));
+  adam(criticLoss, critic.params, { lr: 0.05 });
+  adam(op.mean(op.square(op.sub(actor.apply(x), op.stopGradient(critic.apply(x))))), actor.params, { lr: 0.05, when: updateActor });
+  // The target's branch reads the actor's gated update (the other branch's output).
+  polyak(target.params, actor.params, 0.3, { afterUpdate: true, when: updateTarget });
+  g.output("critic_loss", criticLoss);
+  g.output("target_mean", op.mean(target.apply(x)));
+  return g;
+}
+
 test("gated updates run inside one ONNX If per gate, so an off step skips their work, and match the interpreter step by step", async () => {
-  const build = () => {
-    const g = new Graph({ seed: 9 });
-    const x = g.input("x", [4, 3]);
-    const y = g.input("y", [4, 2]);
-    const updateActor = g.input("update_actor", [1]);
-    const updateTarget = g.input("update_target", [], "bool");
-    const critic = mlp(g, "critic", [3, 5, 2]);
-    const actor = mlp(g, "actor", [3, 5, 2]);
-    const target = mlp(g, "target", [3, 5, 2], { copyOf: actor });
-    const criticLoss = op.mean(op.square(op.sub(critic.apply(x), y)));
-    adam(criticLoss, critic.params, { lr: 0.05 });
-    adam(op.mean(op.square(op.sub(actor.apply(x), op.stopGradient(critic.apply(x))))), actor.params, { lr: 0.05, when: updateActor });
-    // The target's branch reads the actor's gated update (the other branch's output).
-    polyak(target.params, actor.params, 0.3, { afterUpdate: true, when: updateTarget });
-    g.output("critic_loss", criticLoss);
-    return g;
-  };
+  const build = () => gatedActorCritic(9);
   const g = build();
   const model = onnxProto.ModelProto.decode(programToOnnx(buildProgram(g)));
   const ifs = model.graph!.node!.filter((n) => n.opType === "If");
@@ -721,21 +728,7 @@ test("a group's values after its update, read back whole, are the update's resul
 });
 
 test("two periodic gates of different periods (float and bool) fold over their least common multiple", async () => {
-  const build = () => {
-    const g = new Graph({ seed: 13 });
-    const x = g.input("x", [4, 3]);
-    const y = g.input("y", [4, 2]);
-    const updateActor = g.input("update_actor", [1]);
-    const updateTarget = g.input("update_target", [], "bool");
-    const critic = mlp(g, "critic", [3, 5, 2]);
-    const actor = mlp(g, "actor", [3, 5, 2]);
-    const target = mlp(g, "target", [3, 5, 2], { copyOf: actor });
-    adam(op.mean(op.square(op.sub(critic.apply(x), y))), critic.params, { lr: 0.05 });
-    adam(op.mean(op.square(op.sub(actor.apply(x), op.stopGradient(critic.apply(x))))), actor.params, { lr: 0.05, when: updateActor });
-    polyak(target.params, actor.params, 0.3, { afterUpdate: true, when: updateTarget });
-    g.output("target_mean", op.mean(target.apply(x)));
-    return g;
-  };
+  const build = () => gatedActorCritic(13);
   const K = 6;
   const periodicInputs = { update_actor: [0, 1], update_target: [0, 0, 1] };
   const body = onnxProto.ModelProto.decode(programToOnnx(buildProgram(build()), K, periodicInputs)).graph!.node!.find((n) => n.opType === "Loop")!.attribute![0]!.g!;
