@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import type { onnx as OnnxNs } from "onnx-proto";
 import { NnError } from "./errors.js";
 import { PARAMS_STATE, type DType, type Graph, type Shape, type Tensor } from "./graph.js";
+import { evaluate, neededNodes } from "./interpreter.js";
 
 // onnx-proto ships protobufjs code generated from the official onnx.proto (CommonJS).
 const require = createRequire(import.meta.url);
@@ -658,43 +659,27 @@ function biasedMatmuls(graph: Graph, targetIds: ReadonlySet<number>): Map<number
 }
 
 /**
- * The gated `where`s whose scalar condition follows from inputs of known value (reshape, comparison with a constant,
- * cast), each with the side it takes.
+ * The gated `where`s whose scalar condition depends only on constants and inputs of known value, each with the side
+ * it takes (the condition is evaluated by the interpreter).
  */
 function foldedGates(graph: Graph, known: ReadonlyMap<number, number>): Map<number, Tensor> {
   const folded = new Map<number, Tensor>();
   if (known.size === 0) return folded;
-  const value = (t: Tensor): number | undefined => {
-    if (known.has(t.id)) return known.get(t.id);
-    if (t.size !== 1) return undefined;
-    if (t.op === "constant") return (t.attrs.data as ArrayLike<number>)[0];
-    if (t.op === "reshape") return value(t.inputs[0]!);
-    if (t.op === "cast") {
-      const x = value(t.inputs[0]!);
-      return x === undefined ? undefined : t.dtype === "bool" ? Number(x !== 0) : x;
-    }
-    const compare = COMPARE[t.op];
-    if (compare) {
-      const [a, b] = t.inputs.map(value);
-      return a === undefined || b === undefined ? undefined : Number(compare(a, b));
-    }
-    return undefined;
-  };
+  const inputs: Record<string, number[]> = {};
+  for (const [id, value] of known) {
+    const input = graph.nodes[id]!;
+    inputs[input.attrs.name as string] = new Array<number>(input.size).fill(value);
+  }
+  const foldable = (id: number) => known.has(id) || graph.nodes[id]!.op === "constant" || graph.nodes[id]!.inputs.length > 0;
   for (const node of graph.nodes) {
     if (!isGate(node)) continue;
-    const condition = value(node.inputs[0]!);
-    if (condition !== undefined) folded.set(node.id, node.inputs[condition ? 1 : 2]!);
+    const condition = node.inputs[0]!;
+    if (!neededNodes([condition]).every(foldable)) continue;
+    const [value] = evaluate([condition], { inputs, states: {} });
+    folded.set(node.id, node.inputs[value![0] ? 1 : 2]!);
   }
   return folded;
 }
-
-const COMPARE: Record<string, (a: number, b: number) => boolean> = {
-  greater: (a, b) => a > b,
-  less: (a, b) => a < b,
-  greaterEqual: (a, b) => a >= b,
-  lessEqual: (a, b) => a <= b,
-  equal: (a, b) => a === b,
-};
 
 function isGate(t: Tensor): boolean {
   if (t.op !== "where" || t.inputs[0]!.size !== 1) return false;
