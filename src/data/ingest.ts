@@ -86,7 +86,7 @@ const csvDialect = (delimiter: string) => `header = true, delim = ${sqlString(de
 const delimiterName = (delimiter: string) => (delimiter === "\t" ? "tab" : `'${delimiter}'`);
 
 /** A valid CSV delimiter: one character that is not a quote, a line break or a letter/digit. */
-export function checkDelimiter(delimiter: string): string {
+function checkDelimiter(delimiter: string): string {
   if ([...delimiter].length !== 1 || /["\r\n\p{L}\p{N}]/u.test(delimiter)) {
     throw new DataError("invalid_delimiter", `the CSV delimiter must be one character other than a double quote, a line break, a letter or a digit; got ${JSON.stringify(delimiter)}`, { value: delimiter });
   }

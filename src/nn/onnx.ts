@@ -45,7 +45,7 @@ export interface LoopSpec {
 }
 
 /** Steps per Loop iteration: the least common multiple of the periodic inputs' pattern lengths. */
-export function loopPeriod(periodic: ReadonlyMap<Tensor, readonly number[]> | undefined): number {
+function loopPeriod(periodic: ReadonlyMap<Tensor, readonly number[]> | undefined): number {
   const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
   return [...(periodic?.values() ?? [])].reduce((period, pattern) => (period * pattern.length) / gcd(period, pattern.length), 1);
 }
